@@ -1,0 +1,41 @@
+"""venice_nb: make Jupyter speak and listen through the Venice AI audio API.
+
+``from venice_nb import VeniceClient`` for the async client; ``%load_ext venice_nb`` in a notebook
+for the magics; ``venice_nb.speak`` / ``venice_nb.transcribe`` for plain Python cells.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .core import *  # noqa: F403
+from .core import __all__ as _core_all
+
+__all__ = [*_core_all, "load_ipython_extension", "speak", "transcribe", "unload_ipython_extension"]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext venice_nb``: register the magics."""
+    from .notebook.magics import load_ipython_extension as _load
+
+    _load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from .notebook.magics import unload_ipython_extension as _unload
+
+    _unload(ipython)
+
+
+def speak(text: str, **kwargs: Any) -> Any:
+    """Speak ``text`` from a plain Python cell and show the player (see venice_nb.notebook.api)."""
+    from .notebook.api import speak as _speak
+
+    return _speak(text, **kwargs)
+
+
+def transcribe(source: Any, **kwargs: Any) -> Any:
+    """Transcribe audio from a plain Python cell and show the transcript view."""
+    from .notebook.api import transcribe as _transcribe
+
+    return _transcribe(source, **kwargs)

@@ -1,0 +1,444 @@
+"""The async client: one aiohttp session, authentication, timeouts and retries.
+
+Resources (``client.audio``, ``client.models``) build requests; this module sends them. The
+retry loop lives here and only here: 429/5xx answers and connection failures are retried with
+exponential backoff and jitter, honouring ``Retry-After`` and ``x-ratelimit-reset-requests``;
+a streamed body is never retried once its first byte reached the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json as jsonlib
+import logging
+import os
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from types import TracebackType
+from typing import Any, Literal
+
+import aiohttp
+
+from ._version import __version__
+from .errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    InvalidRequestError,
+    StreamInterruptedError,
+    error_for_status,
+    redact,
+    register_secret,
+)
+
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "VeniceClient"]
+
+DEFAULT_BASE_URL = "https://api.venice.ai/api/v1"
+DEFAULT_TIMEOUT = 120.0
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+MAX_BACKOFF = 30.0
+
+logger = logging.getLogger("venice_nb")
+
+Timeout = float | aiohttp.ClientTimeout | None
+Expect = Literal["json", "text", "bytes"]
+
+
+def _to_timeout(value: Timeout, *, stream: bool = False) -> aiohttp.ClientTimeout | None:
+    if value is None or isinstance(value, aiohttp.ClientTimeout):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise InvalidRequestError(
+            f"timeout must be a positive number of seconds or aiohttp.ClientTimeout, got {value!r}.",
+            param="timeout",
+        )
+    seconds = float(value)
+    if stream:  # a long stream may take longer than `seconds` in all; each read may not
+        return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
+    return aiohttp.ClientTimeout(total=seconds)
+
+
+class RawResponse:
+    """A finished answer: status, headers and body already read."""
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
+
+    @property
+    def request_id(self) -> str | None:
+        return _request_id(self.headers)
+
+    def json(self) -> Any:
+        try:
+            return jsonlib.loads(self.body)
+        except ValueError as exc:
+            raise APIError(
+                f"The server answered HTTP {self.status} with a body that is not JSON.",
+                status=self.status,
+                request_id=self.request_id,
+                body=self.body[:500].decode("utf-8", "replace"),
+            ) from exc
+
+
+def _request_id(headers: Any) -> str | None:
+    for name in ("x-request-id", "x-venice-request-id", "cf-ray"):
+        value = headers.get(name)
+        if value:
+            return str(value)
+    return None
+
+
+class VeniceClient:
+    """Async client for the Venice audio API.
+
+    ``async with VeniceClient() as client: audio = await client.audio.create_speech(...)``.
+    ``api_key`` falls back to ``VENICE_API_KEY``, ``base_url`` to ``VENICE_BASE_URL`` and then to
+    the public service. ``timeout`` (seconds or ``aiohttp.ClientTimeout``) applies to every call
+    unless a call passes its own; ``max_retries`` retries transient failures.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        max_retries: int = 2,
+        *,
+        models_cache_ttl: float = 300.0,
+        default_headers: dict[str, str] | None = None,
+    ) -> None:
+        self._api_key = api_key if api_key is not None else os.environ.get("VENICE_API_KEY") or None
+        register_secret(self._api_key)
+        self.base_url = (base_url or os.environ.get("VENICE_BASE_URL") or DEFAULT_BASE_URL).rstrip(
+            "/"
+        )
+        if not self.base_url.startswith(("http://", "https://")):
+            raise InvalidRequestError(
+                f"base_url must start with http:// or https://, got {self.base_url!r}.",
+                param="base_url",
+            )
+        if self._api_key is None and self.base_url == DEFAULT_BASE_URL:
+            raise InvalidRequestError(
+                "No API key: set VENICE_API_KEY or pass api_key=...; to work offline use "
+                "venice_nb.session.new_client() (the local engine) or set VENICE_BASE_URL.",
+                param="api_key",
+            )
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise InvalidRequestError(
+                f"max_retries must be a whole number >= 0, got {max_retries!r}.",
+                param="max_retries",
+            )
+        self.timeout = _to_timeout(timeout)
+        self.max_retries = max_retries
+        self.models_cache_ttl = models_cache_ttl
+        self._default_headers = dict(default_headers or {})
+        self._session: aiohttp.ClientSession | None = None
+        self._owns_session = True
+
+        from .audio import Audio
+        from .models import Models
+
+        self.audio = Audio(self)
+        self.models = Models(self)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def __aenter__(self) -> VeniceClient:
+        self._ensure_session()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the HTTP session (idempotent)."""
+        if self._session is not None and self._owns_session:
+            await self._session.close()
+        self._session = None
+
+    @property
+    def has_api_key(self) -> bool:
+        return self._api_key is not None
+
+    def __repr__(self) -> str:
+        key = "set" if self._api_key else "none"
+        return f"VeniceClient(base_url={self.base_url!r}, api_key={key}, max_retries={self.max_retries})"
+
+    def _ensure_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            headers = {"User-Agent": f"venice-nb/{__version__}", **self._default_headers}
+            self._session = aiohttp.ClientSession(
+                headers=headers,
+                timeout=self.timeout or aiohttp.ClientTimeout(total=None),
+                connector=aiohttp.TCPConnector(limit=64),
+            )
+        return self._session
+
+    def _auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+
+    # -- retry policy ------------------------------------------------------------------------
+    def _backoff(self, attempt: int, headers: Any | None) -> float:
+        """Seconds to wait before retry ``attempt`` (1-based), from the server's hints or backoff."""
+        if headers is not None:
+            hinted = _retry_after_seconds(headers)
+            if hinted is not None:
+                return min(max(hinted, 0.0), MAX_BACKOFF)
+        base: float = min(0.5 * 2 ** (attempt - 1), 8.0)
+        return base * (0.75 + random.random() * 0.5)
+
+    async def _sleep_before_retry(
+        self, attempt: int, headers: Any | None, reason: str, method: str, path: str
+    ) -> None:
+        delay = self._backoff(attempt, headers)
+        logger.info(
+            "venice_nb: %s %s failed (%s); retry %d/%d in %.2fs",
+            method,
+            path,
+            reason,
+            attempt,
+            self.max_retries,
+            delay,
+        )
+        await asyncio.sleep(delay)
+
+    # -- requests ----------------------------------------------------------------------------
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+        data: Callable[[], Any] | None = None,
+        timeout: Timeout = None,
+        retries: int | None = None,
+    ) -> RawResponse:
+        """Send a request with retries and return the whole answer; raise a typed error on failure.
+
+        ``data`` is a factory (called once per attempt) so an upload can be re-sent after a retry.
+        """
+        session = self._ensure_session()
+        url = self.base_url + path
+        req_timeout = _to_timeout(timeout) if timeout is not None else None
+        budget = self.max_retries if retries is None else retries
+        attempt = 0
+        while True:
+            try:
+                kwargs: dict[str, Any] = {"headers": self._auth_headers(), "params": params}
+                if json is not None:
+                    kwargs["json"] = json
+                if data is not None:
+                    kwargs["data"] = data()
+                if req_timeout is not None:
+                    kwargs["timeout"] = req_timeout
+                async with session.request(method, url, **kwargs) as resp:
+                    body = await resp.read()
+                    headers = {k.lower(): v for k, v in resp.headers.items()}
+                    status = resp.status
+            except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+                if attempt < budget:
+                    attempt += 1
+                    await self._sleep_before_retry(attempt, None, "timeout", method, path)
+                    continue
+                raise APITimeoutError(
+                    f"{method} {path} timed out after {attempt + 1} attempt(s); raise timeout= "
+                    "or check the server.",
+                ) from exc
+            except aiohttp.ClientError as exc:
+                if attempt < budget:
+                    attempt += 1
+                    await self._sleep_before_retry(attempt, None, type(exc).__name__, method, path)
+                    continue
+                raise APIConnectionError(
+                    f"Could not reach {self.base_url} ({type(exc).__name__}: "
+                    f"{redact(str(exc)) or 'connection failed'}) after {attempt + 1} attempt(s).",
+                ) from exc
+            logger.debug(
+                "venice_nb: %s %s -> %s (request %s)", method, path, status, _request_id(headers)
+            )
+            if status < 400:
+                return RawResponse(status, headers, body)
+            if status in RETRYABLE_STATUS and attempt < budget:
+                attempt += 1
+                await self._sleep_before_retry(attempt, headers, f"HTTP {status}", method, path)
+                continue
+            raise error_for_status(
+                status, _decode_body(body, headers), request_id=_request_id(headers)
+            )
+
+    async def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        timeout: Timeout = None,
+    ) -> StreamedResponse:
+        """Open a streamed answer: the status is checked (and retried) now, the body read later."""
+        resp = StreamedResponse(self, method, path, json, timeout)
+        await resp._open()
+        return resp
+
+
+def _decode_body(body: bytes, headers: dict[str, str]) -> Any:
+    text = body.decode("utf-8", "replace")
+    if "json" in headers.get("content-type", "") or text.lstrip().startswith("{"):
+        try:
+            return jsonlib.loads(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _retry_after_seconds(headers: Any) -> float | None:
+    value = headers.get("retry-after") or headers.get("Retry-After")
+    if value:
+        try:
+            return float(value)
+        except ValueError:
+            parsed = email.utils.parsedate_to_datetime(value) if value else None
+            if parsed is not None:
+                return parsed.timestamp() - time.time()
+    reset = headers.get("x-ratelimit-reset-requests")
+    if reset:
+        try:
+            at = float(reset)
+        except ValueError:
+            return None
+        # Unix time per the contract; small numbers are treated as seconds from now.
+        return at - time.time() if at > 1e9 else at
+    return None
+
+
+class StreamedResponse:
+    """A streamed answer whose body is yielded chunk by chunk as it arrives, never buffered.
+
+    Failures before the first byte reaches the caller are retried like any request; after that,
+    a broken body raises :class:`StreamInterruptedError`.
+    """
+
+    def __init__(
+        self, client: VeniceClient, method: str, path: str, json: Any, timeout: Timeout
+    ) -> None:
+        self._client = client
+        self._method = method
+        self._path = path
+        self._json = json
+        self._timeout = (
+            _to_timeout(timeout if timeout is not None else client.timeout, stream=True)
+            if not isinstance(timeout, aiohttp.ClientTimeout)
+            else timeout
+        )
+        self._resp: aiohttp.ClientResponse | None = None
+        self._attempt = 0
+        self.headers: dict[str, str] = {}
+        self.status = 0
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
+
+    @property
+    def request_id(self) -> str | None:
+        return _request_id(self.headers)
+
+    async def _open(self) -> None:
+        client = self._client
+        session = client._ensure_session()
+        url = client.base_url + self._path
+        while True:
+            try:
+                resp = await session.request(
+                    self._method,
+                    url,
+                    json=self._json,
+                    headers=client._auth_headers(),
+                    timeout=self._timeout,
+                )
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                if self._attempt < client.max_retries:
+                    self._attempt += 1
+                    await client._sleep_before_retry(
+                        self._attempt, None, type(exc).__name__, self._method, self._path
+                    )
+                    continue
+                cls = APITimeoutError if isinstance(exc, TimeoutError) else APIConnectionError
+                raise cls(
+                    f"{self._method} {self._path} failed after {self._attempt + 1} attempt(s) "
+                    f"({type(exc).__name__})."
+                ) from exc
+            headers = {k.lower(): v for k, v in resp.headers.items()}
+            if resp.status < 400:
+                self._resp, self.headers, self.status = resp, headers, resp.status
+                return
+            try:
+                body = await resp.read()
+            except aiohttp.ClientError:
+                body = b""
+            finally:
+                resp.release()
+            if resp.status in RETRYABLE_STATUS and self._attempt < client.max_retries:
+                self._attempt += 1
+                await client._sleep_before_retry(
+                    self._attempt, headers, f"HTTP {resp.status}", self._method, self._path
+                )
+                continue
+            raise error_for_status(
+                resp.status, _decode_body(body, headers), request_id=_request_id(headers)
+            )
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        """Yield body chunks as they arrive."""
+        sent_any = False
+        try:
+            while True:
+                assert self._resp is not None
+                try:
+                    async for chunk in self._resp.content.iter_any():
+                        if chunk:
+                            sent_any = True
+                            yield chunk
+                    return
+                except (TimeoutError, aiohttp.ClientError) as exc:
+                    self._resp.release()
+                    self._resp = None
+                    if sent_any:
+                        raise StreamInterruptedError(
+                            f"The audio stream broke after part of it was delivered "
+                            f"({type(exc).__name__}); it cannot be resumed, so request it again.",
+                            request_id=self.request_id,
+                        ) from exc
+                    if self._attempt >= self._client.max_retries:
+                        cls = (
+                            APITimeoutError if isinstance(exc, TimeoutError) else APIConnectionError
+                        )
+                        raise cls(
+                            f"The audio stream failed before any byte arrived "
+                            f"({type(exc).__name__}) after {self._attempt + 1} attempt(s).",
+                            request_id=self.request_id,
+                        ) from exc
+                    self._attempt += 1
+                    await self._client._sleep_before_retry(
+                        self._attempt, None, type(exc).__name__, self._method, self._path
+                    )
+                    await self._open()
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._resp is not None:
+            self._resp.release()
+            self._resp = None
