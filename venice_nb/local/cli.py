@@ -1,0 +1,158 @@
+"""``venice-nb serve``: run the offline Venice-compatible server in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from .config import LocalConfig
+
+
+def build_parser(prog: str = "venice-nb serve") -> argparse.ArgumentParser:
+    """The argument parser of ``venice-nb serve`` (also ``python -m venice_nb.local``)."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=(
+            "Serve the Venice audio API offline (GET /api/v1/models, POST /api/v1/audio/speech, "
+            "/audio/transcriptions, /audio/voices) with a local neural voice (piper), espeak-ng "
+            "for non-English voices and Whisper for transcription. Point any Venice client at "
+            "http://HOST:PORT/api/v1. Models load from the installed packages; nothing is downloaded."
+        ),
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1; any other address requires --token)",
+    )
+    parser.add_argument(
+        "--port", type=int, default=8765, help="port to bind (default 8765; 0 picks a free one)"
+    )
+    parser.add_argument(
+        "--token", default=None, help="require 'Authorization: Bearer TOKEN' on the audio endpoints"
+    )
+    parser.add_argument(
+        "--piper-model",
+        default=None,
+        metavar="PATH",
+        help="piper .onnx voice (its .onnx.json beside it) instead of the bundled "
+        "en_US-joe-medium [env VENICE_NB_PIPER_MODEL]",
+    )
+    parser.add_argument(
+        "--whisper-model",
+        default=None,
+        metavar="PATH_OR_NAME",
+        help="CTranslate2 Whisper model directory, or a size name such as base.en "
+        "(downloaded, needs network), instead of the bundled tiny.en "
+        "[env VENICE_NB_WHISPER_MODEL]",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        metavar="DIR",
+        help="where cloned voices are kept [env VENICE_NB_DATA_DIR; default ~/.cache/venice_nb/local]",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="engine threads (default: one per core)"
+    )
+    parser.add_argument(
+        "--list-voices",
+        action="store_true",
+        help="print how every catalog voice is rendered locally, then exit",
+    )
+    return parser
+
+
+def _config(args: argparse.Namespace) -> LocalConfig:
+    config = LocalConfig(token=args.token)
+    if args.piper_model:
+        config.piper_model = args.piper_model
+    if args.whisper_model:
+        config.whisper_model = args.whisper_model
+    if args.data_dir:
+        config.data_dir = Path(args.data_dir).expanduser()
+    if args.workers:
+        config.workers = max(1, args.workers)
+    return config
+
+
+def print_voice_table(config: LocalConfig) -> None:
+    """Print model, catalog voice, gender, language and local rendering for every voice."""
+    from .catalog import load_catalog
+    from .tts import PiperEngine
+    from .voices import voice_table
+
+    piper_name = PiperEngine(config.piper_model, config.data_dir, 1).voice_name
+    rows = voice_table(load_catalog(), piper_name)
+    header = ("model", "voice", "gender", "language", "local engine")
+    widths = [max(len(r[i]) for r in [*rows, header]) for i in range(4)]
+    line = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
+    print(line.format(*header))
+    print(line.format(*("-" * w for w in widths), "-" * 12))
+    for row in rows:
+        print(line.format(*row))
+    print(
+        f"\n{len(rows)} voices. Pitch shifts raise pitch and formants together (an approximation of gender)."
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the server until Ctrl-C (or SIGTERM); return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    config = _config(args)
+    if args.list_voices:
+        print_voice_table(config)
+        return 0
+
+    from .server import LocalServer, is_loopback_host
+
+    if not is_loopback_host(args.host) and not args.token:
+        parser.error(
+            f"refusing to bind {args.host} without --token: anyone on the network could use it; "
+            "pass --token SECRET or bind 127.0.0.1"
+        )
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    server = LocalServer(config, host=args.host, port=args.port)
+    try:
+        base_url = server.start()
+    except OSError as exc:
+        print(
+            f"venice-nb serve: cannot listen on {args.host}:{args.port} ({exc.strerror or exc}); "
+            "pick another --port.",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"Venice-compatible offline server on {base_url}", flush=True)
+    print(f"  export VENICE_BASE_URL={base_url}", flush=True)
+    if config.token:
+        print("  clients must send: Authorization: Bearer <your --token>", flush=True)
+    print("Press Ctrl-C to stop.", flush=True)
+    threading.Thread(target=server.service.warm_up, name="venice-nb-warm-up", daemon=True).start()
+
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, _on_signal)
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        print("Stopping.", flush=True)
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

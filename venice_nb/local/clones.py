@@ -1,0 +1,101 @@
+"""Cloned-voice handles (``vv_<hex>``), kept in a JSON file in the data dir across restarts.
+
+The engine does not clone timbre: it keeps the sample's measured pitch and renders the handle
+with the piper voice shifted to it (see ``voices.plan_for_pitch``). The sample itself is not kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+RETENTION_S = 7 * 24 * 3600
+_FORGET_AFTER_S = 30 * 24 * 3600  # expired handles are remembered a while, to say "expired"
+PERSISTENT_MODELS = frozenset({"tts-minimax-speech-02-hd"})
+"""Models whose handle's 7-day window restarts with each successful use (as on the cloud)."""
+
+
+@dataclass
+class ClonedVoice:
+    """One handle: the model it pairs with, when it expires, and the sample's measurements."""
+
+    id: str
+    model: str
+    created: float
+    expires: float
+    f0_hz: float | None
+    sample_seconds: float
+
+
+class CloneStore:
+    """Thread-safe store of cloned voices, written atomically (temp file + rename) on each change."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = Path(data_dir) / "cloned_voices.json"
+        self._lock = threading.Lock()
+        self._voices: dict[str, ClonedVoice] = {}
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            raw = json.loads(self.path.read_text("utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError):
+            return  # unreadable store: start empty rather than refuse to serve
+        now = time.time()
+        for item in raw.get("voices", []):
+            try:
+                voice = ClonedVoice(**item)
+            except TypeError:
+                continue
+            if voice.expires + _FORGET_AFTER_S > now:
+                self._voices[voice.id] = voice
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"voices": [asdict(v) for v in self._voices.values()]}
+        fd, tmp = tempfile.mkstemp(prefix=".cloned_voices.", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(payload, fh, indent=1)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def create(self, model: str, f0_hz: float | None, sample_seconds: float) -> ClonedVoice:
+        """Mint and persist a new handle valid for seven days."""
+        now = time.time()
+        voice = ClonedVoice(
+            id=f"vv_{secrets.token_hex(12)}",
+            model=model,
+            created=now,
+            expires=now + RETENTION_S,
+            f0_hz=None if f0_hz is None else round(f0_hz, 2),
+            sample_seconds=round(sample_seconds, 3),
+        )
+        with self._lock:
+            self._voices[voice.id] = voice
+            self._save()
+        return voice
+
+    def get(self, voice_id: str) -> ClonedVoice | None:
+        """The handle, expired or not (None if never minted here or long forgotten)."""
+        with self._lock:
+            return self._voices.get(voice_id)
+
+    def touch(self, voice_id: str) -> None:
+        """Restart the retention window of a persistent-model handle after a successful use."""
+        with self._lock:
+            voice = self._voices.get(voice_id)
+            if voice is None or voice.model not in PERSISTENT_MODELS:
+                return
+            voice.expires = time.time() + RETENTION_S
+            self._save()
