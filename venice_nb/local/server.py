@@ -198,7 +198,10 @@ class LocalService:
     # --- models -----------------------------------------------------------------------------
 
     async def list_models(self, request: web.Request) -> web.Response:
-        kind = request.query.get("type", "all")
+        # Public like the cloud's: no token needed, but a wrong one is still refused.
+        if "Authorization" in request.headers:
+            self.check_auth(request)
+        kind = request.query.get("type", "text")
         if kind not in (*_MODEL_TYPES, "all", "code"):
             raise bad_request(
                 "type",
@@ -859,6 +862,11 @@ class LocalServer:
         finally:
             with contextlib.suppress(Exception):
                 loop.run_until_complete(self._runner.cleanup())
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.close()
 
     def stop(self) -> None:
@@ -866,6 +874,11 @@ class LocalServer:
         thread, loop = self._thread, self._loop
         if thread is None or loop is None:
             return
+        if loop.is_running() and self._runner is not None:
+            # Close the listening socket and open connections on the server's own loop first.
+            done = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), loop)
+            with contextlib.suppress(Exception):
+                done.result(timeout=10)
         if loop.is_running():
             loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
