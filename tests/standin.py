@@ -20,7 +20,7 @@ import time
 import uuid
 import zlib
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +31,7 @@ import numpy as np
 import pytest_asyncio
 import yaml
 from aiohttp import web
+from multidict import CIMultiDict
 
 API_PREFIX = "/api/v1"
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
@@ -242,12 +243,13 @@ def _tone_samples(seconds: float, sample_rate: int, frequency: int) -> np.ndarra
     return (wave * 32767).astype(np.int16)
 
 
-_ENCODERS: dict[str, tuple[str, str, int]] = {
-    "mp3": ("mp3", "libmp3lame", 48_000),
-    "opus": ("ogg", "libopus", 32_000),
-    "aac": ("adts", "aac", 48_000),
-    "flac": ("flac", "flac", 0),
-    "wav": ("wav", "pcm_s16le", 0),
+_ENCODERS: dict[str, tuple[str, str, int, dict[str, str]]] = {
+    # format: (container, codec, bit rate, codec options chosen for speed)
+    "mp3": ("mp3", "libmp3lame", 48_000, {"compression_level": "9"}),
+    "opus": ("ogg", "libopus", 32_000, {"compression_level": "0"}),
+    "aac": ("adts", "aac", 48_000, {}),
+    "flac": ("flac", "flac", 0, {"compression_level": "0"}),
+    "wav": ("wav", "pcm_s16le", 0, {}),
 }
 
 
@@ -257,10 +259,10 @@ def synthesize(fmt: str, sample_rate: int, centiseconds: int, frequency: int) ->
     samples = _tone_samples(centiseconds / 100, sample_rate, frequency)
     if fmt == "pcm":
         return samples.astype("<i2").tobytes()
-    container_format, codec, bit_rate = _ENCODERS[fmt]
+    container_format, codec, bit_rate, options = _ENCODERS[fmt]
     buf = io.BytesIO()
     with av.open(buf, mode="w", format=container_format) as container:
-        stream = container.add_stream(codec, rate=sample_rate, layout="mono")
+        stream = container.add_stream(codec, rate=sample_rate, layout="mono", options=options)
         assert isinstance(stream, av.AudioStream)
         if bit_rate:
             stream.bit_rate = bit_rate
@@ -393,7 +395,8 @@ class RecordedRequest:
     method: str
     path: str
     query: dict[str, str]
-    headers: dict[str, str]
+    headers: CIMultiDict[str]
+    """Case-insensitive; Authorization shows as "Bearer ***" unless `redact_authorization` is off."""
     time: float
     """`time.monotonic()` when the request arrived."""
     request_id: str
@@ -582,7 +585,7 @@ class StandIn:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        headers = dict(request.headers)
+        headers = CIMultiDict(request.headers)
         if "Authorization" in headers and self.redact_authorization:
             scheme = headers["Authorization"].split(" ", 1)[0]
             headers["Authorization"] = f"{scheme} ***"
@@ -685,9 +688,14 @@ class StandIn:
         return fault
 
     async def _deliver(
-        self, request: web.Request, fault: Fault | None, make: Any
+        self,
+        request: web.Request,
+        fault: Fault | None,
+        make: Callable[[], Awaitable[_Answer]],
+        *,
+        slow: bool = True,
     ) -> web.StreamResponse:
-        """Apply the fault (if any), the latency, then send the answer built by `make()`."""
+        """Apply the fault (if any), the latency (`slow` endpoints), then send `make()`'s answer."""
         if fault is not None and fault.kind == "stall":
             await asyncio.sleep(fault.seconds)
         if fault is not None and fault.kind == "status":
@@ -696,9 +704,9 @@ class StandIn:
             assert request.transport is not None
             request.transport.abort()
             return web.Response(status=200)
-        if self.latency > 0:
+        if slow and self.latency > 0:
             await asyncio.sleep(self.latency)
-        answer: _Answer = await make()
+        answer = await make()
         if fault is not None and fault.kind == "reset_mid_body":
             return await self._send_partial(request, answer, fault.after_bytes)
         if answer.streaming:
@@ -778,7 +786,7 @@ class StandIn:
             body = json.dumps({"data": data, "object": "list", "type": kind}).encode()
             return _Answer(body, "application/json; charset=utf-8")
 
-        return await self._deliver(request, fault, make)
+        return await self._deliver(request, fault, make, slow=False)
 
     def _check_model(self, model: Any, wanted: str) -> dict[str, Any] | None:
         if not isinstance(model, str):

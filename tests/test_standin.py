@@ -568,6 +568,21 @@ async def test_reset_mid_body_breaks_the_payload_after_some_bytes(
     assert len(received) == 2000
 
 
+async def test_reset_mid_body_also_breaks_a_streamed_answer(
+    standin: StandIn, http: aiohttp.ClientSession
+) -> None:
+    standin.inject("/audio/speech", Fault.reset_mid_body(after_bytes=1500))
+    received = bytearray()
+    body = {"input": "m" * 50, "voice": "af_sky", "response_format": "pcm", "streaming": True}
+    async with http.post(f"{standin.base_url}/audio/speech", json=body) as resp:
+        assert resp.status == 200
+        with pytest.raises(aiohttp.ClientPayloadError):
+            async for chunk in resp.content.iter_any():
+                received += chunk
+    assert len(received) == 1500
+    assert str(standin.requests[-1].fault) == "reset_mid_body(1500)"
+
+
 async def test_stall_trips_a_short_client_timeout(
     standin: StandIn, http: aiohttp.ClientSession
 ) -> None:
@@ -594,6 +609,10 @@ async def test_latency_is_applied_and_adjustable_after_start(
     started = loop.time()
     assert (await speak(http, standin, voice="af_sky"))[0] == 200
     assert loop.time() - started >= 0.25
+    started = loop.time()
+    async with http.get(f"{standin.base_url}/models?type=tts") as resp:
+        assert resp.status == 200
+    assert loop.time() - started < 0.2, "listing models is not an inference call"
 
 
 async def test_fault_rate_is_reproducible_with_a_seed(http: aiohttp.ClientSession) -> None:
@@ -646,6 +665,9 @@ async def test_requests_are_recorded_and_counted(
         {"input": "record me", "voice": "af_sky"},
     )
     assert first.headers["Authorization"] == "Bearer ***" and first.status == 200
+    async with aiohttp.ClientSession(headers={"authorization": "Bearer test-key"}) as lower:
+        assert (await speak(lower, standin, voice="af_sky"))[0] == 200
+    assert standin.requests[-1].headers["authorization"] == "Bearer ***"
     standin.redact_authorization = False
     await speak(http, standin, voice="af_sky")
     assert standin.requests[-1].headers["Authorization"] == "Bearer test-key"
