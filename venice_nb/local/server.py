@@ -833,9 +833,11 @@ class LocalServer:
         asyncio.set_event_loop(loop)
         try:
             self.app = create_app(self.config)
-            self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+            self._runner = web.AppRunner(
+                self.app, handle_signals=False, access_log=None, shutdown_timeout=2.0
+            )
             loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, self.host, self.port, shutdown_timeout=2.0)
+            site = web.TCPSite(self._runner, self.host, self.port)
             loop.run_until_complete(site.start())
             server = site._server
             assert server is not None
