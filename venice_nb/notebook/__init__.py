@@ -1,0 +1,37 @@
+"""venice_nb.notebook: what Jupyter users touch: magics, rich outputs, transcripts and voice widgets.
+
+``%load_ext venice_nb`` registers the magics; ``venice_nb.speak`` / ``venice_nb.transcribe``
+work in plain Python cells. Everything here runs the async core on one background loop
+(:mod:`.runner`), so it works inside a kernel's running loop.
+"""
+
+from __future__ import annotations
+
+from .api import SpeechRequest, UserError, speak, transcribe
+from .cache import CacheInfo, SpeechCache
+from .embed import EmbeddedAudio
+from .magics import VeniceMagics, load_ipython_extension, unload_ipython_extension
+from .speech import Speech, SpeechPlayer
+from .transcript import Segment, Transcript, TranscriptWidget, Word
+from .voices import VoiceExplorer, VoicePicker
+
+__all__ = [
+    "CacheInfo",
+    "EmbeddedAudio",
+    "Segment",
+    "Speech",
+    "SpeechCache",
+    "SpeechPlayer",
+    "SpeechRequest",
+    "Transcript",
+    "TranscriptWidget",
+    "UserError",
+    "VeniceMagics",
+    "VoiceExplorer",
+    "VoicePicker",
+    "Word",
+    "load_ipython_extension",
+    "speak",
+    "transcribe",
+    "unload_ipython_extension",
+]

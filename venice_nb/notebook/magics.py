@@ -1,0 +1,291 @@
+"""IPython magics: ``%%venice_speak``, ``%venice_transcribe``, ``%venice_voices``, ``%venice_cache``.
+
+``%load_ext venice_nb`` registers them. Defaults are traitlets on :class:`VeniceMagics`
+(``%config VeniceMagics.voice = "af_sky"``). A mistake by the user (an empty cell, an unknown
+voice, a missing file, a refused request) prints one line, not a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import keyword
+import re
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from venice_nb.core.errors import APIError
+
+from . import api, settings
+from .cache import SpeechCache
+from .display import report_error
+from .embed import TranscodeUnavailable
+from .settings import Settings
+
+__all__ = ["VeniceMagics", "load_ipython_extension", "unload_ipython_extension"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_FORMATS = ["mp3", "opus", "aac", "flac", "wav", "pcm"]
+_VALUED = {
+    "--voice", "-v", "--model", "-m", "--format", "-f", "--speed", "--language", "-l",
+    "--prompt", "--temperature", "--top-p", "--out", "-o", "--var",
+}  # fmt: skip
+_TOKEN = re.compile(r"""(?:"[^"]*"|'[^']*'|\S)+""")
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _user_errors(fn: F) -> F:
+    """Turn the errors a user can meet into one line on stderr."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from venice_nb.session import BackendUnavailableError
+
+        try:
+            return fn(*args, **kwargs)
+        except (
+            APIError,
+            api.UserError,
+            BackendUnavailableError,
+            TranscodeUnavailable,
+            TimeoutError,
+            OSError,
+        ) as exc:
+            report_error(str(exc) or type(exc).__name__)
+        except KeyboardInterrupt:
+            report_error("interrupted; the request was cancelled.")
+        return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _split_line(line: str) -> tuple[str, str]:
+    """Split ``%venice_speak --voice x Some text`` into its options and the text after them."""
+    expect_value = False
+    for match in _TOKEN.finditer(line):
+        token = match.group(0)
+        if expect_value:
+            expect_value = False
+            continue
+        if token.startswith("-") and len(token) > 1 and not token[1:2].isdigit():
+            expect_value = token in _VALUED
+            continue
+        return line[: match.start()], line[match.start() :].strip()
+    return line, ""
+
+
+def fill_placeholders(text: str, namespace: dict[str, Any]) -> str:
+    """Replace ``{name}`` with the value of ``name`` from ``namespace``; ``{{``/``}}`` are braces."""
+
+    def substitute(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token == "{{":
+            return "{"
+        if token == "}}":
+            return "}"
+        name = match.group(1)
+        if keyword.iskeyword(name) or name not in namespace:
+            raise api.UserError(
+                f"The text uses {{{name}}} but no variable {name!r} is defined; define it, or "
+                f"write {{{{{name}}}}} for literal braces."
+            )
+        return str(namespace[name])
+
+    return _PLACEHOLDER.sub(substitute, text)
+
+
+@magics_class
+class VeniceMagics(Magics, Settings):
+    """Speak, transcribe and browse voices through the Venice audio API (offline engine without
+    ``VENICE_API_KEY``). Settings: ``%config VeniceMagics``."""
+
+    @property
+    def _user_ns(self) -> dict[str, Any]:
+        assert self.shell is not None, "VeniceMagics needs a shell"
+        ns: dict[str, Any] = self.shell.user_ns
+        return ns
+
+    def _store(self, name: str | None, value: Any) -> None:
+        if name:
+            if not name.isidentifier() or keyword.iskeyword(name):
+                raise api.UserError(f"--var {name!r} is not a valid Python variable name.")
+            self._user_ns[name] = value
+
+    @magic_arguments()
+    @argument("--voice", "-v", help="voice id, e.g. af_heart (default: VeniceMagics.voice)")
+    @argument("--model", "-m", help="TTS model, e.g. tts-kokoro (default: VeniceMagics.model)")
+    @argument(
+        "--format",
+        "-f",
+        choices=_FORMATS,
+        help="audio format to request (default: the --out extension, else the model's default)",
+    )
+    @argument("--speed", type=float, help="speaking speed, 0.25 to 4.0")
+    @argument("--language", "-l", help="language hint, for models that take one")
+    @argument("--prompt", help="style instructions, for models that take them (max 500 chars)")
+    @argument("--temperature", type=float, help="sampling temperature 0 to 2, where supported")
+    @argument("--top-p", dest="top_p", type=float, help="nucleus sampling 0 to 1, where supported")
+    @argument("--out", "-o", help="also write the audio to this file")
+    @argument("--var", help="keep the result (a Speech) in this variable")
+    @argument("--autoplay", action="store_true", help="start playing as soon as it is shown")
+    @argument("--no-cache", action="store_true", help="ask the server even if cached")
+    @line_cell_magic
+    @_user_errors
+    def venice_speak(self, line: str, cell: str | None = None) -> Any:
+        """Speak the cell (or the rest of the line) and show an audio player.
+
+        ::
+
+            %%venice_speak --voice af_sky --out hello.mp3
+            Hello {name}, this cell is read aloud.
+
+        ``{name}`` inserts a variable from the notebook (``{{`` and ``}}`` are literal braces).
+        Text over 4096 characters is spoken in parts with a progress bar. Repeated speech comes
+        from the on-disk cache (``%venice_cache``). Defaults: ``%config VeniceMagics``.
+        """
+        options, rest = (line, "") if cell is not None else _split_line(line)
+        args = parse_argstring(self.venice_speak, options)
+        text = cell if cell is not None else rest
+        if not text or not text.strip():
+            where = "cell" if cell is not None else "line"
+            raise api.UserError(
+                f"Nothing to speak: the {where} is empty; write the text to speak "
+                + ("in the cell body." if cell is not None else "after the options.")
+            )
+        text = fill_placeholders(text.strip(), self._user_ns)
+        speech = api.speak(
+            text,
+            voice=args.voice,
+            model=args.model,
+            format=args.format,
+            speed=args.speed,
+            language=args.language,
+            prompt=args.prompt,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            out=args.out,
+            autoplay=True if args.autoplay else None,
+            cache=False if args.no_cache else None,
+        )
+        self._store(args.var, speech)
+        return speech
+
+    @magic_arguments()
+    @argument(
+        "source",
+        help="an audio file path, or the name of a variable holding audio bytes or a speech result",
+    )
+    @argument("--model", "-m", help="ASR model (default: VeniceMagics.transcribe_model)")
+    @argument("--language", "-l", help="ISO 639-1 language code, e.g. en")
+    @argument(
+        "--format",
+        "-f",
+        choices=["view", "text", "json", "srt", "vtt"],
+        default="view",
+        help="what to show: the clickable transcript view (default), or text, json, srt, vtt",
+    )
+    @argument("--var", help="keep the result (a Transcript) in this variable")
+    @line_magic
+    @_user_errors
+    def venice_transcribe(self, line: str) -> Any:
+        """Transcribe audio and show it as a transcript whose words are clickable timestamps.
+
+        ::
+
+            %venice_transcribe talk.mp3 --var talk
+            %venice_transcribe speech --format srt
+
+        SOURCE is a path, or a variable holding audio bytes or a ``%%venice_speak --var``
+        result. The transcript keeps ``.text``, ``.words``, ``.segments``, ``.to_srt()``,
+        ``.to_vtt()`` and ``.find(phrase)``.
+        """
+        args = parse_argstring(self.venice_transcribe, line)
+        name = args.source
+        ns = self._user_ns
+        if name.isidentifier() and name in ns:
+            source: Any = ns[name]
+        else:
+            source = name
+        transcript = api.transcribe(source, model=args.model, language=args.language)
+        self._store(args.var, transcript)
+        if args.format == "view":
+            return transcript
+        shown = {
+            "text": transcript.text,
+            "json": transcript.to_json(),
+            "srt": transcript.to_srt(),
+            "vtt": transcript.to_vtt(),
+        }[args.format]
+        sys.stdout.write(shown.rstrip("\n") + "\n")
+        return None
+
+    @magic_arguments()
+    @argument("--model", "-m", help="only this TTS model's voices")
+    @argument("--gender", "-g", choices=["female", "male", "unknown"], help="only this gender")
+    @argument("--region", "-r", help="Kokoro region code, e.g. a (American English), b, j, z")
+    @argument("--language", "-l", help="only this language, e.g. English")
+    @line_magic
+    @_user_errors
+    def venice_voices(self, line: str) -> Any:
+        """Show the voice explorer: every catalog voice, filterable, with a spoken preview and a
+        copyable ``%%venice_speak --model M --voice V`` line."""
+        args = parse_argstring(self.venice_voices, line)
+        from .voices import VoiceExplorer
+
+        try:
+            return VoiceExplorer(
+                model=args.model or "",
+                gender=args.gender or "",
+                region=args.region,
+                language=args.language or "",
+            )
+        except ValueError as exc:
+            if isinstance(exc, APIError):
+                raise
+            raise api.UserError(str(exc)) from None
+
+    @magic_arguments()
+    @argument("action", nargs="?", choices=["info", "clear"], default="info")
+    @line_magic
+    @_user_errors
+    def venice_cache(self, line: str) -> None:
+        """Show (``info``) or empty (``clear``) the on-disk speech cache."""
+        args = parse_argstring(self.venice_cache, line)
+        cache = SpeechCache(self.cache_path)
+        if args.action == "clear":
+            removed = cache.clear()
+            print(f"Removed {removed} cached speech files from {cache.directory}.")
+        else:
+            print(cache.info())
+
+
+_MAGIC_NAMES = {
+    "line": ("venice_speak", "venice_transcribe", "venice_voices", "venice_cache"),
+    "cell": ("venice_speak",),
+}
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register the magics and make their settings the ones in force."""
+    magics = VeniceMagics(shell=ipython)
+    ipython.register_magics(magics)
+    settings.use(magics)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """Remove the magics, forget their settings and stop the background loop."""
+    manager = ipython.magics_manager
+    magics = manager.registry.pop("VeniceMagics", None)
+    for kind, names in _MAGIC_NAMES.items():
+        for name in names:
+            manager.magics[kind].pop(name, None)
+    if magics is not None and magics in ipython.configurables:
+        ipython.configurables.remove(magics)
+    settings.use(None)
+    from . import runner
+
+    runner.shutdown()

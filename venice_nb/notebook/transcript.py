@@ -1,0 +1,272 @@
+"""The transcript view: text whose every word is a clickable timestamp, beside the audio player.
+
+:class:`Transcript` holds the text, words and segments (``.to_srt()``, ``.to_vtt()``,
+``.find(phrase)``) and the compact audio. Its MIME bundle carries the anywidget view
+(``transcript.js``), an HTML fallback (the same markup, wired by the same module inlined as a
+``<script type="module">``; without JavaScript the words and ``[mm:ss]`` stamps still show) and
+plain text.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+
+from venice_nb.core import subtitles
+from venice_nb.core.types import (
+    AudioTranscriptionResponse,
+    TranscriptionSegment,
+    TranscriptionTimestamps,
+    TranscriptionWord,
+)
+
+from .display import asset, clock, escape, new_dom_id, widget_bundle, widgets_enabled
+from .embed import EmbeddedAudio
+
+__all__ = ["Segment", "Transcript", "TranscriptWidget", "Word"]
+
+_HERE = Path(__file__).resolve().parent
+_SENTENCE_END = re.compile(r"[.!?…][\"')\]]*$")
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word and when it is spoken (seconds from the start)."""
+
+    word: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of speech (a sentence or phrase) and its time span."""
+
+    text: str
+    start: float
+    end: float
+
+
+def _norm(token: str) -> str:
+    token = unicodedata.normalize("NFKC", token).casefold()
+    return "".join(ch for ch in token if ch.isalnum() or ch == "'").strip("'")
+
+
+class TranscriptWidget(anywidget.AnyWidget):
+    """Player plus clickable words. ``groups``: one entry per segment,
+    ``{"start": s, "words": [[text, start, end], ...]}``."""
+
+    _esm = _HERE / "transcript.js"
+    _css = _HERE / "transcript.css"
+
+    audio = traitlets.Bytes(b"").tag(sync=True)
+    mime = traitlets.Unicode("audio/mpeg").tag(sync=True)
+    groups = traitlets.List(traitlets.Dict()).tag(sync=True)
+    summary = traitlets.Unicode("").tag(sync=True)
+    badges = traitlets.List(traitlets.List(traitlets.Unicode())).tag(sync=True)
+
+    def seek(self, seconds: float, *, play: bool = True) -> None:
+        """Move the view's player to ``seconds`` (and play)."""
+        self.send({"type": "seek", "time": float(seconds), "play": play})
+
+
+class Transcript:
+    """A transcript with word timestamps and, when known, the audio it came from."""
+
+    def __init__(
+        self,
+        text: str,
+        words: Iterable[Word] = (),
+        segments: Iterable[Segment] = (),
+        *,
+        duration: float | None = None,
+        audio: EmbeddedAudio | None = None,
+        model: str | None = None,
+        offline: bool = False,
+        cost_usd: float | None = None,
+        source: str | None = None,
+    ) -> None:
+        self.text = text.strip()
+        self.words: list[Word] = sorted(words, key=lambda w: w.start)
+        self.segments: list[Segment] = sorted(segments, key=lambda s: s.start)
+        self.duration = duration
+        self.audio = audio
+        self.model = model
+        self.offline = offline
+        self.cost_usd = cost_usd
+        self.source = source
+        self._widget: TranscriptWidget | None = None
+
+    @classmethod
+    def from_response(cls, response: AudioTranscriptionResponse | str, **kwargs: Any) -> Transcript:
+        """Build from the core's answer (a plain ``str`` when ``response_format="text"``)."""
+        if isinstance(response, str):
+            return cls(response, **kwargs)
+        words = [Word(w.word.strip(), float(w.start), float(w.end)) for w in response.words]
+        segments = [
+            Segment(s.text.strip(), float(s.start), float(s.end)) for s in response.segments
+        ]
+        kwargs.setdefault("duration", response.duration)
+        return cls(response.text, [w for w in words if w.word], segments, **kwargs)
+
+    # -- data ---------------------------------------------------------------------------------
+    def to_response(self) -> AudioTranscriptionResponse:
+        """The transcript as the core's pydantic model."""
+        return AudioTranscriptionResponse(
+            text=self.text,
+            duration=self.duration,
+            timestamps=TranscriptionTimestamps(
+                word=[TranscriptionWord(word=w.word, start=w.start, end=w.end) for w in self.words],
+                segment=[
+                    TranscriptionSegment(text=s.text, start=s.start, end=s.end)
+                    for s in self.segments
+                ],
+            ),
+        )
+
+    def to_srt(self) -> str:
+        """SubRip subtitles (one cue per segment, or per ~12 words without segments)."""
+        return subtitles.to_srt(self.to_response())
+
+    def to_vtt(self) -> str:
+        """WebVTT subtitles."""
+        return subtitles.to_vtt(self.to_response())
+
+    def to_json(self, **kwargs: Any) -> str:
+        """The transcript as JSON in the service's shape (text, duration, timestamps)."""
+        return self.to_response().model_dump_json(**{"indent": 2, **kwargs})
+
+    def find_all(self, phrase: str) -> list[float]:
+        """Start times of every place ``phrase`` is spoken (case and punctuation ignored)."""
+        wanted = [t for t in (_norm(p) for p in phrase.split()) if t]
+        if not wanted or not self.words:
+            return []
+        tokens = [_norm(w.word) for w in self.words]
+        n = len(wanted)
+        return [
+            self.words[i].start for i in range(len(tokens) - n + 1) if tokens[i : i + n] == wanted
+        ]
+
+    def find(self, phrase: str) -> float | None:
+        """When ``phrase`` is first spoken, in seconds, or None if it is not in the transcript."""
+        hits = self.find_all(phrase)
+        return hits[0] if hits else None
+
+    def groups(self) -> list[dict[str, Any]]:
+        """Words grouped by segment: ``[{"start": s, "words": [[text, start, end], ...]}]``."""
+        if not self.words:
+            if self.segments:
+                return [
+                    {"start": s.start, "words": [[s.text, s.start, s.end]]} for s in self.segments
+                ]
+            if not self.text:
+                return []
+            return [{"start": 0.0, "words": [[self.text, 0.0, self.duration or 0.0]]}]
+        starts = [s.start for s in self.segments]
+        out: list[dict[str, Any]] = []
+        current = -2
+        for w in self.words:
+            if starts:
+                index = max(bisect.bisect_right(starts, w.start + 0.05) - 1, 0)
+                new_group = index != current
+                current = index
+            else:
+                new_group = not out or _SENTENCE_END.search(out[-1]["words"][-1][0]) is not None
+            if new_group:
+                out.append({"start": w.start, "words": []})
+            out[-1]["words"].append([w.word, round(w.start, 3), round(w.end, 3)])
+        return out
+
+    # -- display ------------------------------------------------------------------------------
+    def summary(self) -> str:
+        bits = []
+        if self.duration is not None:
+            bits.append(f"{self.duration:.1f} s")
+        bits.append(f"{len(self.words)} words" if self.words else f"{len(self.text.split())} words")
+        if self.model:
+            bits.append(self.model)
+        return " · ".join(bits)
+
+    def badges(self) -> list[list[str]]:
+        out: list[list[str]] = []
+        if self.offline:
+            out.append(["offline engine", "offline"])
+        elif self.cost_usd is not None:
+            out.append([f"≈ ${self.cost_usd:.4f}", "cost"])
+        return out
+
+    def widget(self) -> TranscriptWidget:
+        """The interactive transcript widget (made once, reused)."""
+        if self._widget is None:
+            self._widget = TranscriptWidget(
+                audio=self.audio.data if self.audio else b"",
+                mime=self.audio.mime if self.audio else "audio/mpeg",
+                groups=self.groups(),
+                summary=self.summary(),
+                badges=self.badges(),
+            )
+        return self._widget
+
+    def _body_html(self) -> str:
+        paragraphs = []
+        for group in self.groups():
+            start = group["start"]
+            words = " ".join(
+                f'<span class="vnb-word" data-start="{s:.3f}" data-end="{e:.3f}">{escape(t)}</span>'
+                for t, s, e in group["words"]
+            )
+            paragraphs.append(
+                f'<p class="vnb-seg" data-start="{start:.3f}"><span class="vnb-stamp" '
+                f'data-start="{start:.3f}" title="play from here">[{clock(start)}]</span> {words}</p>'
+            )
+        return "".join(paragraphs)
+
+    def _repr_html_(self) -> str:
+        dom_id = new_dom_id("vnb-tr")
+        audio = ""
+        if self.audio is not None:
+            audio = f'<audio controls preload="metadata" src="{self.audio.data_uri()}"></audio>'
+        badges = "".join(
+            f'<span class="vnb-badge vnb-badge-{escape(kind)}">{escape(text)}</span>'
+            for text, kind in self.badges()
+        )
+        script = (
+            f'<script type="module">{asset("transcript.js")}\n'
+            f"wire(document.getElementById({json.dumps(dom_id)}));</script>"
+        )
+        return (
+            f'<div class="vnb-transcript" id="{dom_id}"><style>{asset("transcript.css")}</style>'
+            f'{audio}<div class="vnb-meta"><span>{escape(self.summary())}</span>{badges}</div>'
+            f'<div class="vnb-text">{self._body_html()}</div>{script}</div>'
+        )
+
+    def __repr__(self) -> str:
+        head = self.text if len(self.text) <= 80 else self.text[:77] + "..."
+        return f"<Transcript {self.summary()}: {head!r}>"
+
+    def __str__(self) -> str:
+        return self.text
+
+    def _repr_mimebundle_(
+        self, include: Any = None, exclude: Any = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        data: dict[str, Any] = {"text/plain": repr(self), "text/html": self._repr_html_()}
+        if widgets_enabled():
+            data.update(widget_bundle(self.widget()))
+        return data
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Transcript):
+            return NotImplemented
+        return (self.text, self.words, self.segments) == (other.text, other.words, other.segments)
+
+    __hash__ = None  # type: ignore[assignment]
