@@ -430,6 +430,13 @@ def test_mp3_mpeg1_stereo_info_frame_is_found_at_its_offset() -> None:
     assert decoded.samples == 2 * 1152 * info_frame_count(part) and decoded.channels == 2
 
 
+def test_mp3_truncated_last_frame_is_dropped_so_the_next_segment_stays_intact() -> None:
+    parts, _ = parts_of("mp3")
+    data = join_segments("mp3", [parts[0][:-50], parts[1]])  # frames are 96 bytes
+    frames = info_frame_count(parts[0]) - 1 + info_frame_count(parts[1])
+    assert decode("mp3", data).samples == 576 * frames
+
+
 def test_mp3_of_another_rate_is_refused() -> None:
     parts, _ = parts_of("mp3")
     other = encode("mp3", tone(0.3, rate=16000), rate=16000)
@@ -539,6 +546,12 @@ def test_junk_is_refused_with_a_value_error(fmt: str) -> None:
     assert "segment 1" in str(caught.value)
     with pytest.raises(AudioJoinError, match="empty"):
         SegmentJoiner(fmt).feed(b"")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_finalize_is_idempotent_on_a_whole_join(fmt: str) -> None:
+    joined = three_ways(fmt)["joined"]
+    assert finalize(fmt, joined) == joined
 
 
 def test_unknown_format_is_refused() -> None:

@@ -13,10 +13,12 @@ import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Protocol
 
 __all__ = [
     "DEFAULT_MAX_WORDS",
+    "JOINABLE_FORMATS",
     "QWEN3_MAX_WORDS",
     "AudioJoinError",
     "SegmentJoiner",
@@ -290,15 +292,40 @@ def _gf2_mulmod16(a: int, b: int) -> int:
     return result
 
 
+# x^(8 * 2^k) mod P for k = 0..39: multiplying by these advances a CRC over 2^k zero bytes.
+_CRC16_ZERO_POWERS = [1 << 8]
+for _ in range(39):
+    _CRC16_ZERO_POWERS.append(_gf2_mulmod16(_CRC16_ZERO_POWERS[-1], _CRC16_ZERO_POWERS[-1]))
+
+
+@cache
+def _crc16_zero_tables(k: int) -> tuple[list[int], list[int]]:
+    """Byte tables of "multiply by x^(8 * 2^k) mod P", a linear map of the 16-bit CRC."""
+    basis = []
+    value = _CRC16_ZERO_POWERS[k]
+    for _ in range(16):
+        basis.append(value)
+        value <<= 1
+        if value & 0x10000:
+            value ^= 0x18005
+    low, high = [0] * 256, [0] * 256
+    for i in range(1, 256):
+        bit = i & -i
+        low[i] = low[i ^ bit] ^ basis[bit.bit_length() - 1]
+        high[i] = high[i ^ bit] ^ basis[bit.bit_length() + 7]
+    return low, high
+
+
 def _crc16_shift(crc: int, nbytes: int) -> int:
     """CRC-16 of (message + ``nbytes`` zero bytes) given the message's CRC: crc * x^(8n) mod P."""
-    result, base, exp = 1, 2, 8 * nbytes
-    while exp:
-        if exp & 1:
-            result = _gf2_mulmod16(result, base)
-        base = _gf2_mulmod16(base, base)
-        exp >>= 1
-    return _gf2_mulmod16(crc, result)
+    k = 0
+    while nbytes:
+        if nbytes & 1:
+            low, high = _crc16_zero_tables(k)
+            crc = low[crc & 0xFF] ^ high[crc >> 8]
+        nbytes >>= 1
+        k += 1
+    return crc
 
 
 _BITREV = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
@@ -657,21 +684,10 @@ def _parse_wav_fmt(body: bytes, name: str) -> _WavFormat:
     return _WavFormat(tag, channels, rate, bits, block_align)
 
 
-def _wav_header(fmt: _WavFormat, data_size: int) -> bytes:
-    riff = (
-        _UNKNOWN_SIZE
-        if data_size == _UNKNOWN_SIZE
-        else min(36 + data_size + (data_size & 1), _UNKNOWN_SIZE)
-    )
-    return (
-        b"RIFF"
-        + struct.pack("<I", riff)
-        + b"WAVEfmt "
-        + struct.pack("<I", 16)
-        + fmt.chunk()
-        + b"data"
-        + struct.pack("<I", data_size)
-    )
+def _wav_stream_header(fmt: _WavFormat) -> bytes:
+    """A canonical 44-byte header whose RIFF and data sizes say "unknown" (0xFFFFFFFF)."""
+    unknown = struct.pack("<I", _UNKNOWN_SIZE)
+    return b"RIFF" + unknown + b"WAVEfmt " + struct.pack("<I", 16) + fmt.chunk() + b"data" + unknown
 
 
 class _WavJoiner:
@@ -687,7 +703,7 @@ class _WavJoiner:
         if self.fmt is None:
             self.fmt = layout.fmt
             self.sample_rate = layout.fmt.rate
-            return _wav_header(layout.fmt, _UNKNOWN_SIZE) + samples
+            return _wav_stream_header(layout.fmt) + samples
         if layout.fmt != self.fmt:
             a, b = self.fmt, layout.fmt
             raise AudioJoinError(
@@ -1243,9 +1259,10 @@ class SegmentJoiner:
     Call :meth:`feed` once per segment, in order, with the segment's whole file, and emit what it
     returns; then emit :meth:`finish`. Headers whose sizes are unknown while streaming (WAV sizes,
     FLAC total samples) are written as "unknown" and can be fixed afterwards by :func:`finalize`.
-    Pass ``last=True`` with the final segment so an Ogg Opus stream ends with an EOS page and the
-    final segment's end trimming; without it the last page lacks EOS, which FFmpeg, browsers and
-    libopusfile play to the end of the data anyway (only the final packet's padding is not trimmed).
+    Pass ``last=True`` with the final segment so an Ogg Opus stream ends with an EOS page carrying
+    the final segment's end trimming. Without it the last page lacks EOS: FFmpeg (and so Chromium)
+    still decodes every packet to the end of the data, and by RFC 7845 only the end trimming of
+    the final packet (under 20 ms of encoder padding) is lost; :func:`finalize` adds the flag.
     """
 
     def __init__(self, response_format: str, *, sample_rate: int | None = None) -> None:
