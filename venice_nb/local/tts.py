@@ -7,6 +7,7 @@ its calls are serialised (it renders about a thousand times faster than real tim
 
 from __future__ import annotations
 
+import _ctypes
 import ctypes
 import json
 import logging
@@ -132,16 +133,22 @@ _CHARS_UTF8 = 1
 _PARAM_RATE = 1
 _PARAM_PITCH = 3
 _ESPEAK_BASE_PITCH = 50
+_RANDOM_SEED = 20240601
 _ESPEAK_DEFAULT_WPM = 175
 _ESPEAK_MIN_WPM = 80
 _ESPEAK_MAX_WPM = 450
 
 
 class EspeakEngine:
-    """espeak-ng through ctypes (library and data from ``espeakng-loader``), synchronous mode."""
+    """espeak-ng through ctypes (library and data from ``espeakng-loader``), synchronous mode.
+
+    espeak-ng keeps static state between utterances (a random generator for breathy voices,
+    glottal flutter phase) that survives ``espeak_Terminate``, so the same text would sound
+    slightly different each time. For deterministic output each utterance gets a freshly loaded
+    library (dlopen, seed, synthesize, dlclose: about 10 ms), serialised by a lock.
+    """
 
     def __init__(self) -> None:
-        self._lib: Any = None
         self._rate = 22050
         self._lock = threading.Lock()
         self._buffer: list[FloatArray] = []
@@ -153,48 +160,50 @@ class EspeakEngine:
             self._buffer.append(data.astype(np.float32) / 32768.0)
         return 0
 
-    def _load(self) -> Any:
-        if self._lib is None:
-            import espeakng_loader
+    def _open(self) -> Any:
+        """Load and initialise a fresh copy of libespeak-ng (caller holds the lock)."""
+        import espeakng_loader
 
-            lib = ctypes.CDLL(espeakng_loader.get_library_path())
-            lib.espeak_Initialize.argtypes = [
-                ctypes.c_int,
-                ctypes.c_int,
-                ctypes.c_char_p,
-                ctypes.c_int,
-            ]
-            lib.espeak_Initialize.restype = ctypes.c_int
-            lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
-            lib.espeak_SetVoiceByName.restype = ctypes.c_int
-            lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-            lib.espeak_Synth.argtypes = [
-                ctypes.c_void_p,
-                ctypes.c_size_t,
-                ctypes.c_uint,
-                ctypes.c_int,
-                ctypes.c_uint,
-                ctypes.c_uint,
-                ctypes.c_void_p,
-                ctypes.c_void_p,
-            ]
-            lib.espeak_Synth.restype = ctypes.c_int
-            data_path = espeakng_loader.get_data_path().encode()
-            rate = lib.espeak_Initialize(
-                _AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path, _INITIALIZE_DONT_EXIT
-            )
-            if rate <= 0:
-                raise RuntimeError("espeak-ng failed to initialise; reinstall espeakng-loader.")
-            lib.espeak_SetSynthCallback(self._callback)
-            self._rate = rate
-            self._lib = lib
-        return self._lib
+        lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+        lib.espeak_Initialize.restype = ctypes.c_int
+        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        lib.espeak_SetVoiceByName.restype = ctypes.c_int
+        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        lib.espeak_Synth.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+        ]
+        lib.espeak_Synth.restype = ctypes.c_int
+        data_path = espeakng_loader.get_data_path().encode()
+        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path, _INITIALIZE_DONT_EXIT)
+        if rate <= 0:
+            raise RuntimeError("espeak-ng failed to initialise; reinstall espeakng-loader.")
+        lib.espeak_SetSynthCallback(self._callback)
+        if hasattr(lib, "espeak_ng_SetRandSeed"):
+            lib.espeak_ng_SetRandSeed(_RANDOM_SEED)
+        self._rate = rate
+        return lib
+
+    @staticmethod
+    def _close(lib: Any) -> None:
+        """Terminate and unload the library so its static state starts afresh next time."""
+        lib.espeak_Terminate()
+        handle = lib._handle
+        del lib
+        dlclose = getattr(_ctypes, "dlclose", None)
+        if dlclose is not None:
+            dlclose(handle)
 
     @property
     def sample_rate(self) -> int:
         """Rate of espeak-ng's output (22050 Hz)."""
-        with self._lock:
-            self._load()
         return self._rate
 
     def synthesize(self, text: str, voice: str, speed: float, pitch: float = 1.0) -> FloatArray:
@@ -207,18 +216,23 @@ class EspeakEngine:
         clamped = min(_ESPEAK_MAX_WPM, max(_ESPEAK_MIN_WPM, wpm))
         encoded = text.encode("utf-8") + b"\x00"
         with self._lock:
-            lib = self._load()
-            if lib.espeak_SetVoiceByName(voice.encode()) != 0:
-                raise RuntimeError(f"espeak-ng has no voice {voice!r}.")
-            lib.espeak_SetParameter(_PARAM_RATE, round(clamped), 0)
-            base = min(100, max(0, round(_ESPEAK_BASE_PITCH * pitch)))
-            lib.espeak_SetParameter(_PARAM_PITCH, base, 0)
-            self._buffer = []
-            lib.espeak_Synth(encoded, len(encoded), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
-            lib.espeak_Synchronize()
-            samples = concat(self._buffer)
-            self._buffer = []
-            rate = self._rate
+            lib = self._open()
+            try:
+                if lib.espeak_SetVoiceByName(voice.encode()) != 0:
+                    raise RuntimeError(f"espeak-ng has no voice {voice!r}.")
+                lib.espeak_SetParameter(_PARAM_RATE, round(clamped), 0)
+                base = min(100, max(0, round(_ESPEAK_BASE_PITCH * pitch)))
+                lib.espeak_SetParameter(_PARAM_PITCH, base, 0)
+                self._buffer = []
+                lib.espeak_Synth(
+                    encoded, len(encoded), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None
+                )
+                lib.espeak_Synchronize()
+                samples = concat(self._buffer)
+                self._buffer = []
+                rate = self._rate
+            finally:
+                self._close(lib)
         return time_stretch(samples, rate, wpm / clamped)
 
 
