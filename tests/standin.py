@@ -724,6 +724,10 @@ class StandIn:
             headers["x-ratelimit-reset-requests"] = _number_text(fault.reset_requests_at)
         if fault.status_code == 429:
             headers["x-ratelimit-remaining-requests"] = "0"
+            if fault.reset_requests_at is None and fault.retry_after is not None:
+                # Keep the two hints coherent: the window reopens when Retry-After says.
+                reopen = time.time() + fault.retry_after
+                headers["x-ratelimit-reset-requests"] = _number_text(round(reopen, 3))
         return web.json_response(body, status=fault.status_code, headers=headers)
 
     @staticmethod

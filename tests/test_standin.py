@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -506,6 +507,8 @@ async def test_injected_429_carries_retry_after_then_service_recovers(
     async with http.post(url, json=body) as resp:
         assert resp.status == 429 and resp.headers["Retry-After"] == "2"
         assert resp.headers["x-ratelimit-remaining-requests"] == "0"
+        reopens = float(resp.headers["x-ratelimit-reset-requests"])
+        assert reopens == pytest.approx(time.time() + 2, abs=1)
         assert (await resp.json())["code"] == "RATE_LIMIT_EXCEEDED"
     async with http.post(url, json=body) as resp:
         assert resp.status == 429 and "Retry-After" not in resp.headers
