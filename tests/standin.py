@@ -1101,6 +1101,7 @@ async def standin() -> AsyncIterator[StandIn]:
 
 __all__ = [
     "API_PREFIX",
+    "DEFAULT_FAULT_KINDS",
     "MAX_UPLOAD_BYTES",
     "Contract",
     "Fault",
@@ -1109,6 +1110,7 @@ __all__ = [
     "UploadedFile",
     "decode_audio",
     "load_contract",
+    "shared_dir",
     "sniff_container",
     "speech_seconds",
     "standin",
