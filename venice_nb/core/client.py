@@ -190,19 +190,25 @@ class VeniceClient:
         return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
 
     # -- retry policy ------------------------------------------------------------------------
-    def _backoff(self, attempt: int, headers: Any | None) -> float:
+    def _backoff(self, attempt: int, headers: Any | None, status: int | None = None) -> float:
         """Seconds to wait before retry ``attempt`` (1-based), from the server's hints or backoff."""
         if headers is not None:
-            hinted = _retry_after_seconds(headers)
+            hinted = _retry_after_seconds(headers, rate_limited=status == 429)
             if hinted is not None:
                 return min(max(hinted, 0.0), MAX_BACKOFF)
         base: float = min(0.5 * 2 ** (attempt - 1), 8.0)
         return base * (0.75 + random.random() * 0.5)
 
     async def _sleep_before_retry(
-        self, attempt: int, headers: Any | None, reason: str, method: str, path: str
+        self,
+        attempt: int,
+        headers: Any | None,
+        reason: str,
+        method: str,
+        path: str,
+        status: int | None = None,
     ) -> None:
-        delay = self._backoff(attempt, headers)
+        delay = self._backoff(attempt, headers, status)
         logger.info(
             "venice_nb: %s %s failed (%s); retry %d/%d in %.2fs",
             method,
@@ -273,7 +279,9 @@ class VeniceClient:
                 return RawResponse(status, headers, body)
             if status in RETRYABLE_STATUS and attempt < budget:
                 attempt += 1
-                await self._sleep_before_retry(attempt, headers, f"HTTP {status}", method, path)
+                await self._sleep_before_retry(
+                    attempt, headers, f"HTTP {status}", method, path, status
+                )
                 continue
             raise error_for_status(
                 status, _decode_body(body, headers), request_id=_request_id(headers)
@@ -303,7 +311,8 @@ def _decode_body(body: bytes, headers: dict[str, str]) -> Any:
     return text
 
 
-def _retry_after_seconds(headers: Any) -> float | None:
+def _retry_after_seconds(headers: Any, *, rate_limited: bool = False) -> float | None:
+    """The server's wait hint: ``Retry-After``, and for a 429 ``x-ratelimit-reset-requests``."""
     value = headers.get("retry-after") or headers.get("Retry-After")
     if value:
         try:
@@ -312,7 +321,7 @@ def _retry_after_seconds(headers: Any) -> float | None:
             parsed = email.utils.parsedate_to_datetime(value) if value else None
             if parsed is not None:
                 return parsed.timestamp() - time.time()
-    reset = headers.get("x-ratelimit-reset-requests")
+    reset = headers.get("x-ratelimit-reset-requests") if rate_limited else None
     if reset:
         try:
             at = float(reset)
@@ -393,7 +402,12 @@ class StreamedResponse:
             if resp.status in RETRYABLE_STATUS and self._attempt < client.max_retries:
                 self._attempt += 1
                 await client._sleep_before_retry(
-                    self._attempt, headers, f"HTTP {resp.status}", self._method, self._path
+                    self._attempt,
+                    headers,
+                    f"HTTP {resp.status}",
+                    self._method,
+                    self._path,
+                    resp.status,
                 )
                 continue
             raise error_for_status(

@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any
 
 from .errors import InvalidRequestError
 
@@ -45,7 +45,7 @@ class AudioInput:
     size: int
     data: bytes | None = None
     path: Path | None = None
-    fileobj: BinaryIO | None = None
+    fileobj: IO[bytes] | None = None
     _start: int = 0
 
     @property
@@ -94,12 +94,12 @@ def open_audio_input(
                 f"{str(path)!r} is not a file; pass an audio file.", param=param
             )
         size = path.stat().st_size
-        with path.open("rb") as fh:
-            head = fh.read(_SNIFF_BYTES)
+        with path.open("rb") as disk:
+            head = disk.read(_SNIFF_BYTES)
         src = AudioInput(filename=path.name, container="", size=size, path=path)
         what = f"{path.name!r}"
     elif hasattr(file, "read"):
-        fh = file
+        fh: IO[bytes] = file
         if isinstance(fh, io.TextIOBase):
             raise InvalidRequestError(
                 f"The {param} object is open in text mode; open it with 'rb'.", param=param
@@ -117,7 +117,7 @@ def open_audio_input(
                 param=param,
             ) from exc
         name = Path(str(getattr(fh, "name", "audio"))).name or "audio"
-        src = AudioInput(filename=name, container="", size=size, fileobj=fh, _start=start)  # type: ignore[arg-type]
+        src = AudioInput(filename=name, container="", size=size, fileobj=fh, _start=start)
         what = f"{name!r}"
     else:
         raise InvalidRequestError(

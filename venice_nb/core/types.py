@@ -134,6 +134,7 @@ class AudioResponse(bytes):
     voice: str | None
     request_id: str | None
     headers: dict[str, str]
+    _sample_rate: int | None
 
     def __new__(
         cls,
@@ -289,7 +290,7 @@ class ModelList(_Model):
     type: str | None = None
     data: list[ModelInfo] = Field(default_factory=list)
 
-    def __iter__(self) -> Any:  # type: ignore[override]
+    def __iter__(self) -> Any:
         return iter(self.data)
 
     def __len__(self) -> int:
@@ -327,7 +328,7 @@ class VoiceList(_Model):
     object: str = "list"
     data: list[VoiceDetails] = Field(default_factory=list)
 
-    def __iter__(self) -> Any:  # type: ignore[override]
+    def __iter__(self) -> Any:
         return iter(self.data)
 
     def __len__(self) -> int:
