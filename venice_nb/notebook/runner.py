@@ -115,9 +115,11 @@ class Runner:
             key = f"{backend.kind}|{backend.base_url}"
             client = self._clients.get(key)
             if client is None:
+                for stale in self._clients.values():  # the backend changed (session reset)
+                    await stale.close()
                 client = new_client()
                 await client.__aenter__()
-                self._clients[key] = client
+                self._clients = {key: client}
             return client
 
     def close(self) -> None:
