@@ -187,6 +187,8 @@ class VoicePicker(ipywidgets.VBox):
         ]
 
     def _refresh(self) -> None:
+        if not self.model:
+            return
         self._busy = True
         try:
             self._model_dd.value = self.model
