@@ -365,3 +365,10 @@ async def test_unknown_model_on_server_side_is_not_found(standin: StandIn) -> No
         client.models._cache["tts"] = (1e18, type(await client.models.list("tts"))(data=[]))
         with pytest.raises(NotFoundError):
             await client.audio.create_speech(input="Hi.", model="tts-missing", voice="x")
+
+
+async def test_speech_output_with_id3_tags_can_be_transcribed(client: VeniceClient) -> None:
+    audio = await client.audio.create_speech(**SAY)  # mp3 with an ID3v2 tag and an Info frame
+    assert bytes(audio[:3]) == b"ID3"
+    result = await client.audio.transcribe(file=bytes(audio))
+    assert isinstance(result, AudioTranscriptionResponse) and result.text

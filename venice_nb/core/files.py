@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
-_SNIFF_BYTES = 64
+_SNIFF_BYTES = 64 * 1024  # enough to see past a typical ID3v2 tag to the first frames
 _CONTENT_TYPES = {
     "mp3": "audio/mpeg",
     "wav": "audio/wav",
