@@ -16,6 +16,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 import aiohttp
 
+from .audioinfo import PCM_DEFAULT_RATE, PCM_SAMPLE_RATES, pcm_rate
 from .errors import APIError, InvalidRequestError
 from .files import TRANSCRIBE_CONTAINERS, AudioInput, open_audio_input
 from .segments import SegmentJoiner, max_words_for_model, split_text
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_INPUT_CHARS",
+    "PCM_DEFAULT_RATE",
+    "PCM_SAMPLE_RATES",
     "REGION_LANGUAGE_MAPPING",
     "Audio",
     "SegmentProgress",
@@ -47,8 +50,6 @@ MAX_INPUT_CHARS = 4096
 MAX_PROMPT_CHARS = 500
 DEFAULT_TRANSCRIBE_MODEL = "nvidia/parakeet-tdt-0.6b-v3"
 DEFAULT_CLONE_MODEL = "tts-chatterbox-hd"
-PCM_SAMPLE_RATES = {"tts-gradium-v1": 48_000}
-PCM_DEFAULT_RATE = 24_000
 
 REGION_LANGUAGE_MAPPING: dict[str, dict[str, str]] = {
     "a": {"language": "English", "accent": "American"},
@@ -354,7 +355,7 @@ class Audio:
             voice=voice,
             request_id=headers.get("x-request-id"),
             headers=headers,
-            sample_rate=PCM_SAMPLE_RATES.get(model, PCM_DEFAULT_RATE) if fmt == "pcm" else None,
+            sample_rate=pcm_rate(model) if fmt == "pcm" else None,
         )
 
     async def stream_long_text(
@@ -415,9 +416,7 @@ class Audio:
         budget = max_words_per_segment or max_words_for_model(model)
         parts = split_text(input, max_words=budget, max_chars=MAX_INPUT_CHARS)
         total = len(parts)
-        joiner = SegmentJoiner(
-            fmt, sample_rate=PCM_SAMPLE_RATES.get(model, PCM_DEFAULT_RATE) if fmt == "pcm" else None
-        )
+        joiner = SegmentJoiner(fmt, sample_rate=pcm_rate(model) if fmt == "pcm" else None)
         semaphore = asyncio.Semaphore(max_concurrency)
         window = max(2 * max_concurrency, max_concurrency + 2)
         completed = 0
@@ -445,7 +444,7 @@ class Audio:
                     tasks[started] = asyncio.ensure_future(fetch(started))
                     started += 1
                 data = await tasks.pop(index)
-                out = joiner.feed(data)
+                out = joiner.feed(data, last=index == total - 1)
                 if out:
                     yield out
             tail = joiner.finish()
