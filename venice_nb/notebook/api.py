@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from venice_nb.core.audio import MAX_INPUT_CHARS, PCM_DEFAULT_RATE, PCM_SAMPLE_RATES
+from venice_nb.core.audio import MAX_INPUT_CHARS
+from venice_nb.core.audioinfo import PCM_DEFAULT_RATE, pcm_rate
 from venice_nb.core.errors import APIError
 from venice_nb.core.segments import finalize, max_words_for_model
 from venice_nb.core.types import CONTENT_TYPES, AudioResponse, AudioTranscriptionResponse
@@ -144,7 +145,7 @@ async def _fetch(
         model=request.model,
         voice=request.voice,
         headers=headers,
-        sample_rate=PCM_SAMPLE_RATES.get(request.model, PCM_DEFAULT_RATE) if fmt == "pcm" else None,
+        sample_rate=pcm_rate(request.model) if fmt == "pcm" else None,
     )
 
 

@@ -1,0 +1,115 @@
+"""An executed notebook, rendered to HTML by nbconvert, in headless Chromium: clicking a word seeks
+the player to that word's start, the highlighted word advances during playback, and without
+JavaScript the words and stamps still show."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import PARAGRAPH, REPO, FileServer, execute_notebook, to_html
+
+pytestmark = [pytest.mark.browser, pytest.mark.local, pytest.mark.slow]
+
+SCREENSHOT = REPO / "docs" / "img" / "transcript.png"
+TRANSCRIPT = ".vnb-transcript"
+
+
+@pytest.fixture(scope="module")
+def notebook_page(offline_env: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of an executed speak-then-transcribe notebook rendered to HTML."""
+    workdir = tmp_path_factory.mktemp("nb")
+    nb = execute_notebook(
+        [
+            "%load_ext venice_nb",
+            f"%%venice_speak --format wav --var talk\n{PARAGRAPH}",
+            "%venice_transcribe talk --var t",
+        ],
+        workdir,
+    )
+    (workdir / "talk.html").write_text(to_html(nb), encoding="utf-8")
+    server = FileServer(workdir)
+    yield server.url("talk.html")
+    server.close()
+
+
+def _open(browser: Any, url: str, **context: Any) -> Any:
+    page = browser.new_context(**context).new_page()
+    page.goto(url, wait_until="domcontentloaded")
+    return page
+
+
+def test_clicking_a_word_seeks_to_its_start(browser: Any, notebook_page: str) -> None:
+    page = _open(browser, notebook_page)
+    page.wait_for_selector(f"{TRANSCRIPT}[data-wired='1']", timeout=15_000)
+    page.wait_for_function(f"document.querySelector('{TRANSCRIPT} audio').readyState >= 1")
+    page.evaluate(
+        """sel => { const a = document.querySelector(sel + ' audio'); window.seeks = [];
+        a.addEventListener('seeking', () => window.seeks.push(a.currentTime)); }""",
+        TRANSCRIPT,
+    )
+    words = page.locator(f"{TRANSCRIPT} .vnb-word")
+    assert words.count() >= 20
+    for index in (3, 11, words.count() - 2):
+        word = words.nth(index)
+        start = float(word.get_attribute("data-start"))
+        word.click()
+        page.wait_for_function("n => window.seeks.length >= n", arg=1)
+        seek = page.evaluate("window.seeks.pop()")
+        assert abs(seek - start) <= 0.05, (index, start, seek)
+        assert page.evaluate(f"!document.querySelector('{TRANSCRIPT} audio').paused")
+    page.context.close()
+
+
+def test_highlight_follows_playback(browser: Any, notebook_page: str) -> None:
+    page = _open(browser, notebook_page, viewport={"width": 900, "height": 420})
+    page.wait_for_selector(f"{TRANSCRIPT}[data-wired='1']", timeout=15_000)
+    page.locator(f"{TRANSCRIPT} .vnb-word").first.click()
+    samples: list[tuple[int, float, float]] = []
+    deadline = time.monotonic() + 3.0
+    while time.monotonic() < deadline:
+        samples.append(
+            tuple(
+                page.evaluate(
+                    """sel => { const r = document.querySelector(sel); const a = r.querySelector('audio');
+                    const i = Number(r.dataset.active);
+                    const w = r.querySelectorAll('.vnb-word')[i];
+                    return [i, a.currentTime, w ? Number(w.dataset.start) : -1]; }""",
+                    TRANSCRIPT,
+                )
+            )
+        )
+        time.sleep(0.1)
+    active = [i for i, _, _ in samples if i >= 0]
+    assert len(set(active)) >= 4, samples
+    assert active == sorted(active), samples  # it only moves forward while playing
+    for _i, now, start in samples:
+        assert start <= now + 0.05  # the highlighted word has begun
+    assert page.locator(f"{TRANSCRIPT} .vnb-word.vnb-active").count() == 1
+    if os.environ.get("VENICE_NB_UPDATE_SCREENSHOT") or not SCREENSHOT.exists():
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.mouse.move(0, 0)
+        page.evaluate(
+            "sel => Object.assign(document.querySelector(sel).style, "
+            "{padding: '12px', background: '#fff'})",
+            TRANSCRIPT,
+        )
+        page.locator(TRANSCRIPT).screenshot(path=str(SCREENSHOT))
+    page.context.close()
+
+
+def test_without_javascript_the_text_and_stamps_still_show(
+    browser: Any, notebook_page: str
+) -> None:
+    page = _open(browser, notebook_page, java_script_enabled=False)
+    root = page.locator(TRANSCRIPT)
+    assert root.get_attribute("data-wired") is None
+    text = root.inner_text()
+    assert "[00:00]" in text and "library" in text.lower()
+    assert root.locator(".vnb-word").count() >= 20
+    assert page.locator("audio[controls]").count() == 2  # the speech player and the transcript's
+    page.context.close()

@@ -1,0 +1,188 @@
+"""The anywidget views (transcript, player, voice explorer) rendered in headless Chromium from
+their ES modules, with a minimal fake model carrying the traits the Python classes sync."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import PARAGRAPH, FileServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.local]
+
+
+@pytest.fixture(scope="module")
+def widget_data(offline_env: Path, site: FileServer) -> dict[str, Any]:
+    """Real speech, transcript and catalog from the offline engine, as the widgets get them."""
+    from venice_nb.notebook import api, settings
+    from venice_nb.notebook.voices import load_catalog
+
+    settings.use(settings.Settings(widgets="always"))
+    try:
+        speech = api.speak(PARAGRAPH, format="wav")
+        transcript = api.transcribe(speech)
+        player = speech.widget()
+        view = transcript.widget()
+        catalog = load_catalog()
+    finally:
+        settings.use(None)
+    root = Path(site.root)
+    (root / "speech.mp3").write_bytes(player.audio)
+    (root / "transcript.mp3").write_bytes(view.audio)
+    return {
+        "player": {
+            "mime": player.mime,
+            "summary": player.summary,
+            "badges": player.badges,
+            "note": player.note,
+            "autoplay": True,
+        },
+        "transcript": {
+            "mime": view.mime,
+            "groups": view.groups,
+            "summary": view.summary,
+            "badges": view.badges,
+        },
+        "explorer": {
+            "voices": catalog.rows(),
+            "models": [[m, name] for m, name in catalog.models],
+            "model_filter": "",
+            "gender_filter": "",
+            "language_filter": "",
+            "accent_filter": "",
+            "query": "",
+            "sample_text": "",
+            "status": "",
+        },
+    }
+
+
+@pytest.fixture
+def page(browser: Any, site: FileServer) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1000, "height": 700})
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(site.url("harness.html"))
+    page.wait_for_function("window.harnessReady === true")
+    yield page
+    assert not errors, errors
+    context.close()
+
+
+def mount(
+    page: Any, module: str, css: str, state: dict[str, Any], binaries: dict[str, str]
+) -> None:
+    page.evaluate(
+        "([m, c, s, b]) => window.mount(m, c, s, b)",
+        [module, css, json.loads(json.dumps(state)), binaries],
+    )
+
+
+def test_transcript_widget_click_seeks_and_highlight_advances(
+    page: Any, widget_data: dict[str, Any]
+) -> None:
+    mount(
+        page,
+        "transcript.js",
+        "transcript.css",
+        widget_data["transcript"],
+        {"audio": "transcript.mp3"},
+    )
+    root = page.locator(".widget-host .vnb-transcript")
+    page.wait_for_function("document.querySelector('.vnb-transcript audio').readyState >= 1")
+    words = root.locator(".vnb-word")
+    n_words = sum(len(g["words"]) for g in widget_data["transcript"]["groups"])
+    assert words.count() == n_words
+    stamps = root.locator(".vnb-stamp").all_inner_texts()
+    assert stamps[0] == "[00:00]" and len(stamps) == len(widget_data["transcript"]["groups"])
+    page.evaluate(
+        """() => { const a = document.querySelector('.vnb-transcript audio'); window.seeks = [];
+        a.addEventListener('seeking', () => window.seeks.push(a.currentTime)); }"""
+    )
+    target = words.nth(7)
+    start = float(target.get_attribute("data-start"))
+    target.click()
+    page.wait_for_function("window.seeks.length >= 1")
+    assert abs(page.evaluate("window.seeks[0]") - start) <= 0.05
+    seen = []
+    for _ in range(15):
+        seen.append(
+            page.evaluate("Number(document.querySelector('.vnb-transcript').dataset.active)")
+        )
+        time.sleep(0.1)
+    assert seen[0] >= 7 and seen == sorted(seen) and len(set(seen)) >= 3, seen
+
+    # Python's TranscriptWidget.seek() arrives as a custom message.
+    page.evaluate("window.__model.receive({type: 'seek', time: 0.5, play: false})")
+    assert (
+        abs(page.evaluate("document.querySelector('.vnb-transcript audio').currentTime") - 0.5)
+        < 0.05
+    )
+
+
+def test_player_widget_autoplays_once_and_shows_badges(
+    page: Any, widget_data: dict[str, Any]
+) -> None:
+    mount(page, "player.js", "player.css", widget_data["player"], {"audio": "speech.mp3"})
+    page.wait_for_function("!document.querySelector('.vnb-speech audio').paused")
+    assert page.evaluate("window.__model.get('autoplay')") is False  # not again on re-render
+    meta = page.locator(".vnb-speech .vnb-meta").inner_text()
+    assert "tts-kokoro / af_heart" in meta and "offline engine" in meta
+    duration = page.evaluate("document.querySelector('.vnb-speech audio').duration")
+    assert duration > 5
+
+
+def test_voice_explorer_filters_previews_and_copies(page: Any, widget_data: dict[str, Any]) -> None:
+    state = widget_data["explorer"]
+    total = len(state["voices"])
+    started = time.monotonic()
+    mount(page, "voice_explorer.js", "voice_explorer.css", state, {})
+    render_seconds = time.monotonic() - started
+    count = page.locator(".vnb-vx-count")
+    assert count.inner_text() == f"{total} of {total} voices"
+    assert render_seconds < 2.0  # 200+ rows stay responsive
+
+    page.select_option(".vnb-vx-filter[name=model]", "tts-kokoro")
+    page.select_option(".vnb-vx-filter[name=gender]", "male")
+    page.select_option(".vnb-vx-filter[name=accent]", "British")
+    assert count.inner_text().startswith("4 of ")
+    assert page.evaluate("window.__model.get('accent_filter')") == "British"
+    visible = page.locator(".vnb-vx-row:not([hidden]) .vnb-vx-label").all_inner_texts()
+    assert all(label.startswith("bm_") and "British English, male" in label for label in visible)
+    page.fill(".vnb-vx-search", "george")
+    assert count.inner_text().startswith("1 of ")
+
+    row = page.locator(".vnb-vx-row:not([hidden])")
+    row.locator(".vnb-vx-play").click()
+    sent = page.evaluate("window.__model.sent")
+    assert sent == [{"type": "preview", "model": "tts-kokoro", "voice": "bm_george"}]
+    assert row.locator(".vnb-vx-play").is_disabled()
+    # Python answers with the sample as a binary buffer (what VoiceExplorer._preview sends).
+    page.evaluate(
+        """async () => { const buf = await window.__binary('speech.mp3');
+        window.__model.receive({type: 'audio', model: 'tts-kokoro', voice: 'bm_george', mime: 'audio/mpeg', cached: false}, [buf]); }"""
+    )
+    page.wait_for_function("!document.querySelector('.vnb-vx-player').paused")
+    assert not row.locator(".vnb-vx-play").is_disabled()
+    row.locator(".vnb-vx-play").click()  # a second click plays the kept clip, no new request
+    assert len(page.evaluate("window.__model.sent")) == 1
+
+    row.locator(".vnb-vx-copy").click()
+    page.wait_for_function(
+        "document.querySelector('.vnb-vx-row:not([hidden]) .vnb-vx-copy').textContent !== 'copy'"
+    )
+    assert (
+        page.evaluate("navigator.clipboard.readText()")
+        == "%%venice_speak --model tts-kokoro --voice bm_george"
+    )
+
+    page.evaluate("window.__model.set('model_filter', ''); window.__model.set('query', '')")
+    assert count.inner_text().startswith(
+        f"{len([v for v in state['voices'] if v['gender'] == 'male' and v['accent'] == 'British'])} of "
+    )
