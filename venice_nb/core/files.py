@@ -59,8 +59,10 @@ class AudioInput:
         if self.path is not None:
             return self.path.open("rb")
         assert self.fileobj is not None
+        # Read it (at most 25 MB): aiohttp closes file payloads after sending, which would break
+        # the retry and close a file the caller owns.
         self.fileobj.seek(self._start)
-        return self.fileobj
+        return self.fileobj.read(self.size)
 
 
 def _sniff(head: bytes) -> str | None:
