@@ -102,7 +102,8 @@ class VeniceClient:
     ``async with VeniceClient() as client: audio = await client.audio.create_speech(...)``.
     ``api_key`` falls back to ``VENICE_API_KEY``, ``base_url`` to ``VENICE_BASE_URL`` and then to
     the public service. ``timeout`` (seconds or ``aiohttp.ClientTimeout``) applies to every call
-    unless a call passes its own; ``max_retries`` retries transient failures.
+    unless a call passes its own; ``max_retries`` retries transient failures, waiting about
+    ``backoff`` seconds before the first retry and doubling each time (server hints win).
     """
 
     def __init__(
@@ -113,6 +114,7 @@ class VeniceClient:
         max_retries: int = 2,
         *,
         models_cache_ttl: float = 300.0,
+        backoff: float = 0.5,
         default_headers: dict[str, str] | None = None,
     ) -> None:
         self._api_key = api_key if api_key is not None else os.environ.get("VENICE_API_KEY") or None
@@ -136,8 +138,13 @@ class VeniceClient:
                 f"max_retries must be a whole number >= 0, got {max_retries!r}.",
                 param="max_retries",
             )
+        if isinstance(backoff, bool) or not isinstance(backoff, int | float) or not backoff >= 0:
+            raise InvalidRequestError(
+                f"backoff must be a number of seconds >= 0, got {backoff!r}.", param="backoff"
+            )
         self.timeout = _to_timeout(timeout)
         self.max_retries = max_retries
+        self.backoff = float(backoff)
         self.models_cache_ttl = models_cache_ttl
         self._default_headers = dict(default_headers or {})
         self._session: aiohttp.ClientSession | None = None
@@ -196,7 +203,7 @@ class VeniceClient:
             hinted = _retry_after_seconds(headers, rate_limited=status == 429)
             if hinted is not None:
                 return min(max(hinted, 0.0), MAX_BACKOFF)
-        base: float = min(0.5 * 2 ** (attempt - 1), 8.0)
+        base: float = min(self.backoff * 2 ** (attempt - 1), 8.0)
         return base * (0.75 + random.random() * 0.5)
 
     async def _sleep_before_retry(
