@@ -146,7 +146,7 @@ def test_transcript_widget_traits(always_widgets: None) -> None:
         {"start": 2.0, "words": [["Bye.", 2.0, 2.4]]},
     ]
     assert w.badges == [["offline engine", "offline"]]
-    assert "export function render" in w._esm and ".vnb-word.vnb-active" in w._css
+    assert "export default { render }" in w._esm and ".vnb-word.vnb-active" in w._css
     data = t._repr_mimebundle_()
     assert data[WIDGET_MIME]["model_id"] == w.model_id
     assert "text/html" in data and "text/plain" in data

@@ -15,7 +15,7 @@ function badge(text, kind) {
   return span;
 }
 
-export function render({ model, el }) {
+function render({ model, el }) {
   const root = document.createElement("div");
   root.className = "vnb-speech";
   const audio = document.createElement("audio");

@@ -1,4 +1,5 @@
-// The interactive transcript (anywidget ES module, also inlined by the HTML fallback).
+// The interactive transcript (anywidget ES module: `export default { render }`; also inlined by
+// the HTML fallback, which calls `wire` on markup built in Python).
 // Every word is a <span data-start data-end>; a click seeks the player to the word's start and
 // plays; while audio plays, the word being spoken carries the class "vnb-active".
 
@@ -143,7 +144,7 @@ function build(model, root) {
   return url;
 }
 
-export function render({ model, el }) {
+function render({ model, el }) {
   const root = document.createElement("div");
   root.className = "vnb-transcript";
   el.appendChild(root);

@@ -53,7 +53,7 @@ async function copyText(text, code) {
   }
 }
 
-export function render({ model, el }) {
+function render({ model, el }) {
   const root = document.createElement("div");
   root.className = "vnb-vx";
   const voices = model.get("voices");

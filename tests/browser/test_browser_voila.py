@@ -1,0 +1,143 @@
+"""The real widget path: a notebook served by Voila (a live kernel, JupyterLab's widget manager and
+anywidget's front end) in headless Chromium. The transcript widget seeks and highlights; the voice
+explorer's preview makes a round trip to Python and back as a binary message."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import PARAGRAPH
+
+pytestmark = [pytest.mark.browser, pytest.mark.local, pytest.mark.slow]
+
+# The widget view (anywidget), not the HTML fallback: it sits in a Lumino widget.
+WIDGET_TRANSCRIPT = ".jp-OutputArea-output .lm-Widget .vnb-transcript"
+WIDGET_EXPLORER = ".jp-OutputArea-output .lm-Widget .vnb-vx"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def voila_url(offline_env: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Voila serving a speak / transcribe / voices notebook on 127.0.0.1."""
+    pytest.importorskip("voila")
+    nbformat = pytest.importorskip("nbformat")
+    workdir = tmp_path_factory.mktemp("voila")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(src)
+        for src in (
+            "%load_ext venice_nb",
+            f"%%venice_speak --format wav --var talk\n{PARAGRAPH}",
+            "%venice_transcribe talk --var t",
+            "%venice_voices --region b",
+        )
+    ]
+    path = workdir / "voila.ipynb"
+    nbformat.write(nb, path)
+    port = _free_port()
+    log = (workdir / "voila.log").open("w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "voila",
+            str(path),
+            "--no-browser",
+            f"--port={port}",
+            "--Voila.ip=127.0.0.1",
+            "--VoilaConfiguration.file_allowlist=[]",
+        ],
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"Voila did not start: {(workdir / 'voila.log').read_text()[-2000:]}"
+                    ) from None
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def voila_page(browser: Any, voila_url: str) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    page.goto(voila_url, wait_until="domcontentloaded", timeout=120_000)
+    page.wait_for_selector(f"{WIDGET_TRANSCRIPT}[data-wired='1']", timeout=180_000)
+    page.wait_for_selector(WIDGET_EXPLORER, timeout=60_000)
+    yield page
+    context.close()
+
+
+def test_transcript_widget_in_voila_seeks_and_highlights(voila_page: Any) -> None:
+    page = voila_page
+    page.wait_for_function(f"document.querySelector('{WIDGET_TRANSCRIPT} audio').readyState >= 1")
+    page.evaluate(
+        """sel => { const a = document.querySelector(sel + ' audio'); window.seeks = [];
+        a.addEventListener('seeking', () => window.seeks.push(a.currentTime)); }""",
+        WIDGET_TRANSCRIPT,
+    )
+    words = page.locator(f"{WIDGET_TRANSCRIPT} .vnb-word")
+    assert words.count() >= 20
+    word = words.nth(9)
+    start = float(word.get_attribute("data-start"))
+    word.click()
+    page.wait_for_function("window.seeks.length >= 1")
+    assert abs(page.evaluate("window.seeks[0]") - start) <= 0.05
+    seen = []
+    for _ in range(15):
+        seen.append(
+            page.evaluate(
+                "sel => Number(document.querySelector(sel).dataset.active)", WIDGET_TRANSCRIPT
+            )
+        )
+        time.sleep(0.1)
+    assert seen[0] >= 9 and seen == sorted(seen) and len(set(seen)) >= 3, seen
+    page.evaluate("sel => document.querySelector(sel + ' audio').pause()", WIDGET_TRANSCRIPT)
+
+
+def test_voice_explorer_preview_round_trip_in_voila(voila_page: Any) -> None:
+    page = voila_page
+    explorer = page.locator(WIDGET_EXPLORER)
+    assert explorer.locator(".vnb-vx-count").inner_text().startswith("7 of ")
+    row = explorer.locator(".vnb-vx-row:not([hidden])", has_text="bf_emma")
+    row.locator(".vnb-vx-play").click()
+    page.wait_for_function(
+        """sel => { const p = document.querySelector(sel + ' .vnb-vx-player');
+        return p.src.startsWith('blob:') && !p.paused; }""",
+        arg=WIDGET_EXPLORER,
+        timeout=60_000,
+    )
+    status = explorer.locator(".vnb-vx-status")
+    page.wait_for_function(
+        "sel => document.querySelector(sel + ' .vnb-vx-status').textContent.includes('bf_emma:')",
+        arg=WIDGET_EXPLORER,
+    )
+    assert "tts-kokoro / bf_emma:" in status.inner_text()
