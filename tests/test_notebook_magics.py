@@ -306,3 +306,27 @@ def test_rerunning_sends_no_speech_request_twice_and_never_keys_on_the_api_key(
     finally:
         runner.shutdown()
         proxy.close()
+
+
+@pytest.mark.slow
+def test_text_over_4096_characters_is_spoken_in_parts_with_progress(
+    shell: InteractiveShell,
+) -> None:
+    sentences = [
+        f"Paragraph {i} tells how the river rose in spring and the town moved its market uphill."
+        for i in range(48)
+    ]
+    text = " ".join(sentences)
+    assert len(text) > 4096
+    with capture_output() as out:
+        result = shell.run_cell(f"%%venice_speak --var s\n{text}")
+    speech = result.result
+    assert isinstance(speech, Speech), out.stderr
+    progress = [
+        o.data["text/html"] for o in out.outputs if "<progress" in o.data.get("text/html", "")
+    ]
+    totals = {int(m) for p in progress for m in re.findall(r"\d+/(\d+) segments", p)}
+    assert len(totals) == 1 and totals.pop() > 1
+    assert speech.duration is not None and speech.duration > 180
+    html_and_text = sum(len(v) for v in bundle(shell, speech).values())
+    assert html_and_text / (speech.duration / 60) <= 500_000  # the whole output, per minute

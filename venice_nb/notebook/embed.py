@@ -38,7 +38,7 @@ MIME_BY_FORMAT = {
     "wav": "audio/wav",
 }
 COMPRESSED = frozenset({"mp3", "opus", "ogg", "aac", "m4a", "webm"})
-MIN_BUDGET_BYTES = 8_000
+MIN_BUDGET_BYTES = 0
 EMBED_RATE = 24_000
 
 

@@ -1,0 +1,88 @@
+"""The notebook layer against the strict stand-in of the cloud service: no offline badge, the
+estimated cost from catalog pricing, the API key nowhere in outputs or the cache."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+from standin import StandIn
+
+from venice_nb import session
+from venice_nb.notebook import runner
+from venice_nb.notebook.speech import Speech
+
+KEY = "test-key"
+KOKORO_USD_PER_MILLION_CHARS = 3.5  # catalog.json pricing.input.usd of tts-kokoro
+
+
+@pytest.fixture
+def cloud_shell(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[tuple[InteractiveShell, StandIn]]:
+    """A shell whose backend is the stand-in (on its own thread and loop), with a key set."""
+    loop = asyncio.new_event_loop()
+    server = StandIn(api_key=KEY)
+    base_url = loop.run_until_complete(server.start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("VENICE_BASE_URL", base_url)
+    monkeypatch.setenv("VENICE_API_KEY", KEY)
+    monkeypatch.setenv("VENICE_NB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(session, "_backend", None)
+    sh = InteractiveShell.instance()
+    sh.run_line_magic("load_ext", "venice_nb")
+    try:
+        yield sh, server
+    finally:
+        sh.run_line_magic("unload_ext", "venice_nb")
+        runner.shutdown()
+        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+
+
+def test_cloud_speech_shows_the_estimated_cost_and_no_offline_badge(
+    cloud_shell: tuple[InteractiveShell, StandIn], tmp_path: Path
+) -> None:
+    sh, server = cloud_shell
+    text = "A priced sentence from the cloud."
+    with capture_output() as out:
+        result = sh.run_cell(f"%%venice_speak --voice af_sky\n{text}")
+    speech = result.result
+    assert isinstance(speech, Speech), out.stderr
+    assert not speech.offline
+    assert speech.cost_usd == pytest.approx(KOKORO_USD_PER_MILLION_CHARS * len(text) / 1e6)
+    data, _ = sh.display_formatter.format(speech)
+    assert "≈ $0.0001" in data["text/html"] and "offline engine" not in data["text/html"]
+    assert not server.violations, server.violations
+
+    with capture_output():
+        again = sh.run_cell(f"%%venice_speak --voice af_sky\n{text}").result
+    assert again.cached and "not charged again" in repr(again)
+    speech_requests = [r for r in server.requests if r.path.endswith("/audio/speech")]
+    assert len(speech_requests) == 1
+
+    everything = repr(speech) + data["text/html"] + data["text/plain"]
+    assert KEY not in everything
+    for path in (tmp_path / "cache").rglob("*"):
+        assert KEY not in path.name
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes()
+
+
+def test_cloud_errors_are_one_line(cloud_shell: tuple[InteractiveShell, StandIn]) -> None:
+    sh, _ = cloud_shell
+    with capture_output() as out:
+        result = sh.run_cell("%%venice_speak --model tts-kokoro --voice Aurora\nHello")
+    assert result.result is None
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "venice_nb: Voice 'Aurora' is not a voice of tts-kokoro"
+    )
