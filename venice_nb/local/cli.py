@@ -134,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     if config.token:
         print("  clients must send: Authorization: Bearer <your --token>", flush=True)
     print("Press Ctrl-C to stop.", flush=True)
-    threading.Thread(target=server.service.warm_up, name="venice-nb-warm-up", daemon=True).start()
+    warm = threading.Thread(target=server.service.warm_up, name="venice-nb-warm-up", daemon=True)
+    warm.start()
 
     stop = threading.Event()
 
@@ -151,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, previous)
         print("Stopping.", flush=True)
         server.stop()
+        # Exiting while a model is half-loaded aborts inside onnxruntime: let loading finish.
+        warm.join(timeout=60)
     return 0
 
 
