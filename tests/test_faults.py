@@ -511,7 +511,7 @@ SAY: dict[str, Any] = {
 }
 
 
-async def _single(op: str, client: VeniceClient, tmp_path: Path) -> Any:
+async def single_request(op: str, client: VeniceClient, tmp_path: Path) -> Any:
     """Run one logical request of ``op`` (long text: one segment at a time)."""
     if op == "speech":
         return await client.audio.create_speech(**SAY)
@@ -536,7 +536,7 @@ async def _single(op: str, client: VeniceClient, tmp_path: Path) -> Any:
     return await client.audio.create_voice(file=sample)
 
 
-def _path(op: str) -> str:
+def path_of(op: str) -> str:
     return {"transcribe": TRANSCRIBE, "clone": VOICES}.get(op, SPEECH)
 
 
@@ -551,11 +551,11 @@ async def test_one_fault_more_than_the_budget_raises_the_last_faults_typed_error
     ) as client:
         await client.models.list("tts")
         await client.models.list("asr")
-        standin.inject(_path(op), *[make_fault(k, op, stall=0.6) for k in kinds])
+        standin.inject(path_of(op), *[make_fault(k, op, stall=0.6) for k in kinds])
         with pytest.raises(APIError) as info:
-            await _single(op, client, tmp_path)
+            await single_request(op, client, tmp_path)
     assert type(info.value) is OVER_BUDGET[kinds[-1]]
-    assert standin.count(_path(op)) == 4  # one try and three retries, never a fifth
+    assert standin.count(path_of(op)) == 4  # one try and three retries, never a fifth
     assert standin.violations == []
 
 
@@ -579,12 +579,12 @@ async def test_a_non_retryable_status_is_raised_typed_after_one_attempt(
     async with VeniceClient(
         api_key="test-key", base_url=standin.base_url, max_retries=3, backoff=0.01
     ) as client:
-        standin.inject(_path(op), Fault.status(status))
+        standin.inject(path_of(op), Fault.status(status))
         with pytest.raises(APIError) as info:
-            await _single(op, client, tmp_path)
+            await single_request(op, client, tmp_path)
     assert type(info.value) is error and info.value.status == status
     assert info.value.request_id  # the stand-in's id travels with the error
-    assert standin.count(_path(op)) == 1
+    assert standin.count(path_of(op)) == 1
 
 
 async def test_a_stream_broken_after_bytes_reached_the_caller_is_not_retried(
@@ -655,3 +655,27 @@ async def test_backoff_option_sets_the_first_wait_and_doubles(standin: StandIn) 
 def test_backoff_must_be_a_non_negative_number(bad: Any) -> None:
     with pytest.raises(InvalidRequestError, match="backoff"):
         VeniceClient(api_key="k", base_url="http://127.0.0.1:9/api/v1", backoff=bad)
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+async def test_no_segment_request_is_sent_after_stream_long_text_failed(
+    standin: StandIn, concurrency: int
+) -> None:
+    async with VeniceClient(
+        api_key="test-key", base_url=standin.base_url, max_retries=3, backoff=0.01
+    ) as client:
+        await client.models.list("tts")
+        standin.latency = 0.05
+        standin.inject(SPEECH, Fault.status(400))
+        with pytest.raises(BadRequestError):
+            async for _ in client.audio.stream_long_text(
+                input=" ".join(f"Sentence number {i}." for i in range(12)),
+                model="tts-kokoro",
+                voice="af_heart",
+                max_words_per_segment=3,
+                max_concurrency=concurrency,
+            ):
+                pass
+        await asyncio.sleep(0.3)  # anything still on its way would arrive now
+    # The failing segment and those already in flight with it, but no segment started later.
+    assert standin.count(SPEECH) == concurrency

@@ -420,13 +420,25 @@ class Audio:
         semaphore = asyncio.Semaphore(max_concurrency)
         window = max(2 * max_concurrency, max_concurrency + 2)
         completed = 0
+        failed = False
 
         async def fetch(index: int) -> bytes:
-            nonlocal completed
+            nonlocal completed, failed
             async with semaphore:
-                raw = await self._client.request(
-                    "POST", "/audio/speech", json={**body, "input": parts[index]}, timeout=timeout
-                )
+                # A waiting segment is woken by the failed one's release before the generator
+                # can cancel it: it must not send a request for a call that already failed.
+                if failed:
+                    raise asyncio.CancelledError
+                try:
+                    raw = await self._client.request(
+                        "POST",
+                        "/audio/speech",
+                        json={**body, "input": parts[index]},
+                        timeout=timeout,
+                    )
+                except BaseException:
+                    failed = True
+                    raise
             completed += 1
             if on_segment_complete is not None:
                 result = on_segment_complete(
