@@ -35,9 +35,11 @@ PARAGRAPH = (
 )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """A headless Chromium (skips when Debian's package is not installed)."""
+    """A headless Chromium (skips when Debian's package is not installed). Module-scoped:
+    Playwright's sync API keeps an event loop running in the main thread while it is open,
+    which must not outlive the browser tests."""
     if not CHROMIUM.exists():
         pytest.skip("/usr/bin/chromium is not installed (apt-get install -y chromium)")
     sync_api = pytest.importorskip("playwright.sync_api")
