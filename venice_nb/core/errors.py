@@ -230,7 +230,12 @@ def error_for_status(status: int, body: Any, *, request_id: str | None = None) -
         code = code or body.get("code")
         details = body.get("details")
         if isinstance(details, dict):
-            problems = _flatten_details(details)
+            # Servers often repeat the message in the details: add only what it does not say.
+            problems = [
+                p
+                for p in _flatten_details(details)
+                if p not in message and (p.partition(": ")[2] or p) not in message
+            ]
             if problems:
                 message = f"{message}: {'; '.join(problems)}" if message else "; ".join(problems)
     elif isinstance(body, str) and body.strip():
