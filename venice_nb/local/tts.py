@@ -25,6 +25,8 @@ _LOG = logging.getLogger(__name__)
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…。！？])[\"'”’)\]]*\s+")
 SENTENCE_PAUSE_S = 0.12
+PITCH_LENGTH_SHARE = 0.0
+"""Share (in log terms) of a pitch shift's lost duration restored by slower piper synthesis."""
 
 
 def split_sentences(text: str) -> list[str]:
@@ -95,6 +97,9 @@ class PiperEngine:
                 options = onnxruntime.SessionOptions()
                 options.intra_op_num_threads = self._threads
                 options.inter_op_num_threads = 1
+                # Idle pool threads sleep instead of spinning: with several requests sharing
+                # the cores, spinning threads would steal CPU from the busy ones.
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
                 session = onnxruntime.InferenceSession(
                     str(path), sess_options=options, providers=["CPUExecutionProvider"]
                 )
@@ -249,10 +254,13 @@ class SpeechEngine:
             samples = self.espeak.synthesize(text, plan.local_voice, speed * plan.tempo, plan.pitch)
             return resample(samples, self.espeak.sample_rate, rate)
         native = self.piper.sample_rate
-        # Render `pitch` times slower, then play `pitch` times faster by relabelling the rate:
-        # the duration is restored and pitch (with formants) rises by `pitch`.
+        # Pitch shift by relabelling the sample rate: samples played `pitch` times faster sound
+        # `pitch` times higher (formants too) and last 1/`pitch` as long. Part of that length is
+        # won back by letting piper speak slower (natural, but costs synthesis time), the rest by
+        # a pitch-preserving stretch (cheap, slightly phasey); PITCH_LENGTH_SHARE splits the two.
         labelled_rate = round(native * plan.pitch)
         pitch = labelled_rate / native
-        length_scale = pitch / (speed * plan.tempo)
-        samples = self.piper.synthesize(text, length_scale)
-        return resample(samples, labelled_rate, rate)
+        slower = pitch**PITCH_LENGTH_SHARE
+        samples = self.piper.synthesize(text, slower / (speed * plan.tempo))
+        shifted = resample(samples, labelled_rate, rate)
+        return time_stretch(shifted, rate, slower / pitch)

@@ -2,10 +2,10 @@
 
 English voices (Kokoro ``a``/``b`` voices and every other model's voices) go through the one
 neural piper voice (a male speaker). To keep a voice's gender and to make voices differ, the
-engine shifts pitch by a per-voice factor: piper renders ``factor`` times slower, then the
-samples are labelled ``factor`` times the true rate and resampled, which restores the duration
-and raises pitch *and formants* by ``factor`` (a chipmunk-style shift, not a true female
-voice). Female voices get 1.50-1.70, neutral 1.22-1.32, male 0.90-1.08, chosen from a CRC of
+engine shifts pitch by a per-voice factor: the samples are labelled ``factor`` times their true
+rate and resampled, which raises pitch *and formants* by ``factor`` (a chipmunk-style shift,
+not a true female voice), and a pitch-preserving stretch (FFmpeg ``atempo``) restores the
+duration. Female voices get 1.50-1.70, neutral 1.22-1.32, male 0.90-1.08, chosen from a CRC of
 ``model/voice`` so the choice is stable across runs and machines; a per-voice tempo within
 ±5 % varies the delivery too. Non-English Kokoro voices go through espeak-ng in their
 language, with a male or female espeak variant and a base pitch (0.8-1.2 times espeak's
