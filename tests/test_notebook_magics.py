@@ -142,7 +142,9 @@ def test_short_output_models_use_stream_long_text_with_a_progress_bar(
 
 def test_transcribe_a_speech_variable_gives_clickable_words(shell: InteractiveShell) -> None:
     run(shell, f"%%venice_speak --format wav --var s\n{SENTENCE}")
+    from_attribute, _, _ = run(shell, "%venice_transcribe s.audio")
     transcript, _, err = run(shell, "%venice_transcribe s --var t")
+    assert from_attribute == transcript  # the same audio, as bytes
     assert err == ""
     assert isinstance(transcript, Transcript) and shell.user_ns["t"] is transcript
     assert "fine day" in transcript.text.lower()

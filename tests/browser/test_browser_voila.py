@@ -42,6 +42,7 @@ def voila_url(offline_env: Path, tmp_path_factory: pytest.TempPathFactory) -> It
             f"%%venice_speak --format wav --var talk\n{PARAGRAPH}",
             "%venice_transcribe talk --var t",
             "%venice_voices --region b",
+            "from venice_nb.notebook import VoicePicker\nVoicePicker()",
         )
     ]
     path = workdir / "voila.ipynb"
@@ -141,3 +142,39 @@ def test_voice_explorer_preview_round_trip_in_voila(voila_page: Any) -> None:
         arg=WIDGET_EXPLORER,
     )
     assert "tts-kokoro / bf_emma:" in status.inner_text()
+
+
+def test_voice_picker_in_voila_follows_the_model(voila_page: Any) -> None:
+    page = voila_page
+
+    def dropdown(label: str) -> Any:
+        return page.locator(
+            ".widget-dropdown", has=page.locator(f"label:text-is('{label}')")
+        ).locator("select")
+
+    def labels(select: Any) -> list[str]:
+        return [t.replace("\xa0", " ") for t in select.locator("option").all_inner_texts()]
+
+    voice = dropdown("Voice")
+    voice.wait_for(timeout=30_000)
+    assert "af_heart: American English, female" in labels(voice)
+    models = labels(dropdown("Model"))
+    dropdown("Model").select_option(
+        index=next(i for i, m in enumerate(models) if "(tts-xai-v1)" in m)
+    )
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.widget-dropdown select')].some("
+        "s => [...s.options].some(o => o.value === 'ara' || o.textContent.startsWith('ara')))"
+    )
+    options = labels(voice)
+    assert options and not any(o.startswith("af_") for o in options)
+    dropdown("Gender").select_option(index=labels(dropdown("Gender")).index("female"))
+    page.wait_for_function(
+        "n => [...document.querySelectorAll('.widget-dropdown select')].some("
+        "s => s.options.length > 0 && s.options.length < n && "
+        "[...s.options].every(o => o.textContent.includes('female')))",
+        arg=len(options),
+    )
+    female = labels(voice)
+    assert female and len(female) < len(options)
+    assert all("female" in o for o in female)

@@ -109,6 +109,18 @@ class VeniceMagics(Magics, Settings):
         ns: dict[str, Any] = self.shell.user_ns
         return ns
 
+    def _lookup(self, name: str) -> Any:
+        """The object a SOURCE names (``talk`` or ``talk.audio``), else ``name`` as a path."""
+        head, *attrs = name.split(".")
+        if head.isidentifier() and head in self._user_ns and all(a.isidentifier() for a in attrs):
+            obj = self._user_ns[head]
+            for attr in attrs:
+                if not hasattr(obj, attr):
+                    return name  # e.g. talk.wav while a variable `talk` exists: a file name
+                obj = getattr(obj, attr)
+            return obj
+        return name
+
     def _store(self, name: str | None, value: Any) -> None:
         if name:
             if not name.isidentifier() or keyword.iskeyword(name):
@@ -204,12 +216,7 @@ class VeniceMagics(Magics, Settings):
         ``.to_vtt()`` and ``.find(phrase)``.
         """
         args = parse_argstring(self.venice_transcribe, line)
-        name = args.source
-        ns = self._user_ns
-        if name.isidentifier() and name in ns:
-            source: Any = ns[name]
-        else:
-            source = name
+        source = self._lookup(args.source)
         transcript = api.transcribe(source, model=args.model, language=args.language)
         self._store(args.var, transcript)
         if args.format == "view":
