@@ -67,6 +67,8 @@ class WhisperEngine:
         (an English-only model ignores it).
         """
         model = self.load()
+        if not model.model.is_multilingual:
+            language = None  # English-only model: the hint cannot change anything
         segments, _info = model.transcribe(
             samples,
             language=language or None,

@@ -238,6 +238,8 @@ class LocalService:
             try:
                 await response.prepare(request)
                 for sentence in split_sentences(text) or [text]:
+                    if request.transport is None or request.transport.is_closing():
+                        return response  # the client left: stop synthesising
                     chunk = await self.run(self._render_chunk, encoder, plan, sentence, speed, rate)
                     if chunk:
                         await response.write(chunk)
@@ -245,6 +247,8 @@ class LocalService:
                 if tail:
                     await response.write(tail)
                 await response.write_eof()
+            except ConnectionResetError:
+                return response  # the client hung up mid-stream; nothing to answer
             finally:
                 encoder.close()
             self._touch_clone(clone_id)
