@@ -86,3 +86,17 @@ def test_cloud_errors_are_one_line(cloud_shell: tuple[InteractiveShell, StandIn]
     assert len(lines) == 1 and lines[0].startswith(
         "venice_nb: Voice 'Aurora' is not a voice of tts-kokoro"
     )
+
+
+def test_cloud_transcript_shows_the_estimated_cost(
+    cloud_shell: tuple[InteractiveShell, StandIn],
+) -> None:
+    sh, _ = cloud_shell
+    with capture_output() as out:
+        sh.run_cell("%%venice_speak --voice af_sky --format wav --var s\nPriced listening, too.")
+        transcript = sh.run_cell("%venice_transcribe s").result
+    assert transcript is not None, out.stderr
+    assert not transcript.offline and transcript.duration
+    parakeet_usd_per_second = 0.0001  # catalog.json per_audio_second of the default ASR model
+    assert transcript.cost_usd == pytest.approx(parakeet_usd_per_second * transcript.duration)
+    assert [f"≈ ${transcript.cost_usd:.4f}", "cost"] in transcript.badges()
