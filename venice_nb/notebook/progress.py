@@ -1,8 +1,8 @@
 """A progress bar for long speech, fed from the runner thread and drawn in the cell's output.
 
 ``update`` may be called from any thread (it only records numbers); ``draw`` runs in the kernel's
-main thread, where output reaches the right cell: an ipywidgets ``IntProgress`` when widgets are
-on, else an HTML ``<progress>`` updated through a display handle.
+main thread, where output reaches the right cell, through a display handle: an ipywidgets
+``IntProgress`` when widgets are on, else an HTML ``<progress>``. Closing empties the output.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class ProgressBar:
         completed, total = state
         from IPython.display import HTML, display
 
-        if self._widget is None and self._handle is None:
+        if self._handle is None:
             if widgets_enabled():
                 import ipywidgets
 
@@ -63,7 +63,7 @@ class ProgressBar:
                 )
                 self._label = ipywidgets.Label(f"{completed}/{total} segments")
                 self._box = ipywidgets.HBox([self._widget, self._label])
-                display(self._box)
+                self._handle = display(self._box, display_id=True)
             else:
                 self._handle = display(HTML(self._html(completed, total)), display_id=True)
             return
@@ -71,16 +71,14 @@ class ProgressBar:
             self._widget.max = total
             self._widget.value = completed
             self._label.value = f"{completed}/{total} segments"
-        elif self._handle is not None:
+        else:
             self._handle.update(HTML(self._html(completed, total)))
 
     def close(self) -> None:
-        """Remove the bar from the output."""
+        """Remove the bar, leaving an empty output (no stale widget in a saved notebook)."""
         if self._widget is not None:
             self._box.close()
             self._widget = None
-        elif self._handle is not None:
-            from IPython.display import HTML
-
-            self._handle.update(HTML(""))
+        if self._handle is not None:
+            self._handle.update({"text/plain": ""}, raw=True)
             self._handle = None
