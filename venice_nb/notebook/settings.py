@@ -74,8 +74,9 @@ class Settings(Configurable):
     widgets = Enum(
         ["auto", "always", "never"],
         "auto",
-        help="Show interactive widget views: auto (inside a Jupyter kernel), always or never "
-        "(plain HTML only).",
+        help="Show interactive widget views: auto (inside a Jupyter kernel), always, or never: "
+        "plain HTML only, which still plays when the notebook is reopened without its kernel "
+        "and without saved widget state (where a widget view shows 'model not found').",
     ).tag(config=True)
 
     @property
