@@ -182,6 +182,8 @@ def test_plain_python_helpers(shell: InteractiveShell) -> None:
     assert "train" in transcript.text.lower()
     again = venice_nb.speak("The morning train leaves at nine.", format="wav")
     assert again.cached and bytes(again) == bytes(speech)
+    mp3 = venice_nb.speak("The morning train leaves at nine.")  # the model's default: mp3
+    assert mp3.format == "mp3" and "train" in venice_nb.transcribe(mp3).text.lower()
 
 
 def test_await_the_async_client_in_a_cell(shell: InteractiveShell) -> None:
