@@ -65,7 +65,7 @@ MAX_SPOKEN_CHARS = 120
 """Valid inputs are kept short (the schema allows 4096) so each example speaks in well under 1 s."""
 
 # Valid by the schema yet crashing the engine: pinned as a strict xfail in tests/test_bad_input.py
-# (test_server_never_answers_5xx_to_unspeakable_input); kept out of the generated text here so
+# (test_server_never_answers_5xx_to_pathological_json); kept out of the generated text here so
 # the fuzzing keeps looking for new failures instead of finding this one again.
 KNOWN_CRASHERS = "\x00"
 CHARS = st.characters(codec="utf-8", exclude_characters=KNOWN_CRASHERS)  # no lone surrogates
