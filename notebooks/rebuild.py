@@ -90,7 +90,9 @@ def make_sample() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", help=f"notebooks to run (default: {' '.join(NOTEBOOKS)})")
+    parser.add_argument(
+        "names", nargs="*", help=f"notebooks to run (default: {' '.join(NOTEBOOKS)})"
+    )
     parser.add_argument("--sample", action="store_true", help="remake assets/lighthouse.mp3 first")
     parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell")
     args = parser.parse_args(argv)
@@ -98,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.pop(variable, None)
     unknown = [n for n in args.names if n not in NOTEBOOKS]
     if unknown:
-        parser.error(f"unknown notebook(s) {', '.join(unknown)}; choose from {', '.join(NOTEBOOKS)}")
+        parser.error(
+            f"unknown notebook(s) {', '.join(unknown)}; choose from {', '.join(NOTEBOOKS)}"
+        )
     if args.sample:
         with tempfile.TemporaryDirectory() as scratch:
             os.environ["VENICE_NB_CACHE_DIR"] = scratch
