@@ -5,7 +5,7 @@ neural piper voice (a male speaker). To keep a voice's gender and to make voices
 engine shifts pitch by a per-voice factor: the samples are labelled ``factor`` times their true
 rate and resampled, which raises pitch *and formants* by ``factor`` (a chipmunk-style shift,
 not a true female voice), and a pitch-preserving stretch (FFmpeg ``atempo``) restores the
-duration. Female voices get 1.50-1.70, neutral 1.22-1.32, male 0.90-1.08, chosen from a CRC of
+duration. Female voices get 1.40-1.60, neutral 1.18-1.28, male 0.90-1.08, chosen from a CRC of
 ``model/voice`` so the choice is stable across runs and machines; a per-voice tempo within
 ±5 % varies the delivery too. Non-English Kokoro voices go through espeak-ng in their
 language, with a male or female espeak variant and a base pitch (0.8-1.2 times espeak's
@@ -27,10 +27,12 @@ PIPER_F0_HZ = 93.0
 """Median pitch of the bundled en_US-joe-medium voice, measured with ``audio.estimate_f0``."""
 
 _PITCH_RANGES: dict[Gender, tuple[float, float]] = {
-    "female": (1.50, 1.70),
-    "neutral": (1.22, 1.32),
+    "female": (1.40, 1.60),
+    "neutral": (1.18, 1.28),
     "male": (0.90, 1.08),
 }
+MAX_CLONE_PITCH = 1.6
+"""Highest shift given to a cloned voice: beyond about x1.6 the shifted voice loses intelligibility."""
 _TEMPO_RANGE = (0.95, 1.05)
 _ESPEAK_PITCH_RANGE = (0.8, 1.2)  # times espeak's base pitch 50 (its 0-100 scale)
 _ESPEAK_VARIANTS: dict[Gender, tuple[str, ...]] = {
@@ -52,7 +54,7 @@ class VoicePlan:
     tempo: float = 1.0
 
     def label(self) -> str:
-        """What the ``x-venice-nb-local-voice`` header says, e.g. ``piper:en_US-joe-medium;pitch=1.62``."""
+        """What the ``x-venice-nb-local-voice`` header says, e.g. ``piper:en_US-joe-medium;pitch=1.462;tempo=1.010``."""
         return f"{self.engine}:{self.local_voice};pitch={self.pitch:.3f};tempo={self.tempo:.3f}"
 
 
@@ -80,10 +82,11 @@ def plan_for_info(info: VoiceInfo, piper_voice: str) -> VoicePlan:
 
 
 def plan_for_pitch(f0_hz: float | None, piper_voice: str) -> VoicePlan:
-    """The plan for a cloned voice: the piper voice shifted towards the sample's measured pitch."""
+    """The plan for a cloned voice: the piper voice shifted towards the sample's measured pitch
+    (between x0.75 and x1.6, so a typical female sample lands at the top of that range)."""
     if f0_hz is None:
         return VoicePlan("piper", piper_voice, 1.0, 1.0)
-    pitch = min(1.9, max(0.75, f0_hz / PIPER_F0_HZ))
+    pitch = min(MAX_CLONE_PITCH, max(0.75, f0_hz / PIPER_F0_HZ))
     return VoicePlan("piper", piper_voice, round(pitch, 3), 1.0)
 
 
