@@ -618,3 +618,13 @@ def test_error_details_add_only_what_the_message_does_not_say() -> None:
     assert err.message.count("Voice 'x' is not available.") == 1
     assert "Unrecognized key(s) in object: 'volume'" in err.message
     assert "speed: Number must be less than or equal to 4" in err.message
+
+
+def test_an_invalid_request_error_survives_pickling() -> None:
+    import pickle
+
+    err = InvalidRequestError("speed must be from 0.25 to 4.0, got 9.", param="speed")
+    copy = pickle.loads(pickle.dumps(err))
+    assert type(copy) is InvalidRequestError
+    assert (copy.message, copy.param, copy.code) == (err.message, "speed", "INVALID_REQUEST")
+    assert str(copy) == str(err)

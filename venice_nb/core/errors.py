@@ -132,6 +132,9 @@ class InvalidRequestError(APIError, ValueError):
         super().__init__(message, code="INVALID_REQUEST")
         self.param = param
 
+    def __reduce__(self) -> Any:
+        return (type(self), (self.message,), {"param": self.param})
+
 
 class APIConnectionError(APIError):
     """The server could not be reached, or the connection dropped before an answer."""
