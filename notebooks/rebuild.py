@@ -8,14 +8,17 @@ Each notebook runs in a fresh python3 kernel with no VENICE_API_KEY or VENICE_BA
 embedded offline engine answers), an empty speech cache and data directory (so the outputs are the
 same run after run, which nbval relies on), and ``VeniceMagics.widgets = "never"``: the saved
 outputs carry the plain HTML player and transcript that GitHub and the docs render, rather than
-widget views that only a live kernel can draw. Plain ipywidgets (pickers, progress bars) keep their
-saved state. Running a notebook yourself gives the interactive views.
+widget views that only a live kernel can draw. Plain ipywidgets that are shown (pickers, progress
+bars, buttons) keep their saved state; widgets never shown are dropped from it. Running a notebook
+yourself gives the interactive views.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -25,6 +28,9 @@ import nbformat
 from nbclient import NotebookClient
 
 HERE = Path(__file__).resolve().parent
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+MODEL_REF = re.compile(r"IPY_MODEL_([0-9a-f]+)")
 NOTEBOOKS = [
     "quickstart",
     "voice_explorer",
@@ -52,6 +58,35 @@ def clean(nb: nbformat.NotebookNode) -> None:
             cell.execution_count = None
 
 
+def prune_widget_state(nb: nbformat.NotebookNode) -> None:
+    """Keep the saved state of the widgets an output shows (and the models they refer to) only.
+
+    Widgets made but never displayed (a transcript view used only to ``seek``, an explorer
+    driven from code) would otherwise carry their audio and JavaScript in the notebook for nothing.
+    """
+    saved = nb.metadata.get("widgets", {}).get(WIDGET_STATE)
+    if not saved:
+        return
+    state = saved["state"]
+    todo = [
+        out["data"][WIDGET_VIEW]["model_id"]
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.outputs
+        if WIDGET_VIEW in out.get("data", {})
+    ]
+    keep: set[str] = set()
+    while todo:
+        model = todo.pop()
+        if model in keep or model not in state:
+            continue
+        keep.add(model)
+        todo.extend(MODEL_REF.findall(json.dumps(state[model])))
+    saved["state"] = {k: v for k, v in state.items() if k in keep}
+    if not keep:
+        del nb.metadata["widgets"]
+
+
 def execute(name: str, timeout: int) -> float:
     """Run one notebook in place in a fresh environment; returns the seconds it took."""
     path = HERE / f"{name}.ipynb"
@@ -72,6 +107,7 @@ def execute(name: str, timeout: int) -> float:
         start = time.perf_counter()
         client.execute()
         elapsed = time.perf_counter() - start
+    prune_widget_state(nb)
     nbformat.write(nb, path)
     return elapsed
 
