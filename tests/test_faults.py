@@ -679,3 +679,52 @@ async def test_no_segment_request_is_sent_after_stream_long_text_failed(
         await asyncio.sleep(0.3)  # anything still on its way would arrive now
     # The failing segment and those already in flight with it, but no segment started later.
     assert standin.count(SPEECH) == concurrency
+
+
+async def _slow_stream_server(gap: float, pieces: int) -> tuple[Any, str]:
+    """A loopback server whose speech answer trickles: ``pieces`` chunks, ``gap`` seconds apart.
+    It publishes no /models (404), so the client leaves validation to it."""
+    from aiohttp import web
+
+    async def speech(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        response = web.StreamResponse(headers={"Content-Type": "audio/pcm"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for _ in range(pieces):
+            await asyncio.sleep(gap)
+            await response.write(b"\x00\x01" * 512)
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_post("/api/v1/audio/speech", speech)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/api/v1"
+
+
+async def test_the_client_timeout_bounds_each_read_of_a_stream_not_the_whole_stream() -> None:
+    runner, base_url = await _slow_stream_server(gap=0.15, pieces=6)  # 0.9 s in all
+    try:
+        async with VeniceClient(
+            api_key="k", base_url=base_url, timeout=0.5, max_retries=0
+        ) as client:
+            stream = await client.audio.create_speech(**SAY, response_format="pcm", stream=True)
+            assert isinstance(stream, SpeechStream)
+            assert len(await stream.read()) == 6 * 1024
+    finally:
+        await runner.cleanup()
+    runner, base_url = await _slow_stream_server(gap=0.8, pieces=2)  # a read waits past 0.5 s
+    try:
+        async with VeniceClient(
+            api_key="k", base_url=base_url, timeout=0.5, max_retries=0
+        ) as client:
+            stream = await client.audio.create_speech(**SAY, response_format="pcm", stream=True)
+            assert isinstance(stream, SpeechStream)
+            with pytest.raises(APITimeoutError):
+                await stream.read()
+    finally:
+        await runner.cleanup()

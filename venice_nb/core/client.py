@@ -143,6 +143,8 @@ class VeniceClient:
                 f"backoff must be a number of seconds >= 0, got {backoff!r}.", param="backoff"
             )
         self.timeout = _to_timeout(timeout)
+        # A stream may run longer than `timeout` in all; each of its reads may not.
+        self._stream_timeout = _to_timeout(timeout, stream=True)
         self.max_retries = max_retries
         self.backoff = float(backoff)
         self.models_cache_ttl = models_cache_ttl
@@ -354,9 +356,7 @@ class StreamedResponse:
         self._path = path
         self._json = json
         self._timeout = (
-            _to_timeout(timeout if timeout is not None else client.timeout, stream=True)
-            if not isinstance(timeout, aiohttp.ClientTimeout)
-            else timeout
+            _to_timeout(timeout, stream=True) if timeout is not None else client._stream_timeout
         )
         self._resp: aiohttp.ClientResponse | None = None
         self._attempt = 0
