@@ -181,8 +181,8 @@ def test_binder_installs_the_project_with_the_local_extra() -> None:
     assert re.search(r"pip install [^\n]*\.\[[^\]]*local", post_build)
     assert (binder / "postBuild").stat().st_mode & 0o111, "postBuild must be executable"
     assert "jupyterlab" in (binder / "requirements.txt").read_text(encoding="utf-8")
-    sections = (REPO / "docs" / "_readme_sections.md").read_text(encoding="utf-8")
+    sections = (REPO / "README.md").read_text(encoding="utf-8")
     launch = re.search(r"\((https://mybinder\.org/v2/gh/[^)]+)\)", sections)
-    assert launch is not None, "the README sections carry no Binder launch badge"
+    assert launch is not None, "the README carries no Binder launch badge"
     target = launch.group(1).split("urlpath=lab/tree/", 1)[1]
     assert (REPO / target).is_file(), f"the Binder badge opens {target}, which does not exist"
