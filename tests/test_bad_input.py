@@ -590,11 +590,6 @@ def test_magic_with_an_unknown_voice_prints_one_line_and_writes_nothing(
 
 
 @local
-@pytest.mark.xfail(
-    strict=True,
-    reason="notebook/api.py speak() saves --out wherever it points (AudioResponse.save creates "
-    "parent folders): '../../etc/x.mp3' escapes the working folder instead of being refused",
-)
 def test_magic_refuses_an_out_path_escaping_the_working_folder(shell: Any, tmp_path: Path) -> None:
     stdout, stderr = _run_cell(shell, "%%venice_speak --voice af_sky --out ../../etc/x.mp3\nHi.")
     escaped = tmp_path / "etc" / "x.mp3"

@@ -12,6 +12,7 @@ import keyword
 import re
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
@@ -168,6 +169,8 @@ class VeniceMagics(Magics, Settings):
                 f"Nothing to speak: the {where} is empty; write the text to speak "
                 + ("in the cell body." if cell is not None else "after the options.")
             )
+        if args.out is not None:
+            _check_out_path(args.out)
         text = fill_placeholders(text.strip(), self._user_ns)
         speech = api.speak(
             text,
@@ -296,3 +299,19 @@ def unload_ipython_extension(ipython: Any) -> None:
     from . import runner
 
     runner.shutdown()
+
+
+def _check_out_path(out: str) -> None:
+    """Refuse an ``--out`` that leaves the working folder (``../../etc/x.mp3``, ``/tmp/x``)
+    before anything is spoken: a magic's output belongs beside the notebook."""
+    cwd = Path.cwd().resolve()
+    target = (cwd / Path(out).expanduser()).resolve()
+    if target != cwd and cwd not in target.parents:
+        raise api.UserError(
+            f"--out {out!r} is outside the working folder {str(cwd)!r}; give a path inside it, "
+            "or save elsewhere from Python with speech.save(path)."
+        )
+    if target.is_dir():
+        raise api.UserError(
+            f"--out {out!r} is a folder; give a file name such as {out!r}/speech.mp3."
+        )
