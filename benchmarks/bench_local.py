@@ -88,6 +88,21 @@ async def bench_speech_rtf(base: str, repeats: int) -> list[Row]:
                     rtf <= 0.1,
                 )
             )
+        seconds = wav_seconds((await speech(s, base, PARAGRAPH, "am_adam"))[0])
+        mp3 = statistics.median(
+            [
+                (await speech(s, base, PARAGRAPH, "am_adam", "mp3"))[1] / seconds
+                for _ in range(repeats)
+            ]
+        )
+        rows.append(
+            Row(
+                "speech RTF (piper, male, mp3: the default format)",
+                f"{mp3:.3f}",
+                "<= 0.10",
+                mp3 <= 0.1,
+            )
+        )
     return rows
 
 
