@@ -455,39 +455,21 @@ def test_server_matrix_has_at_least_40_cases() -> None:
 
 
 # Inputs that are valid JSON of the right types but cannot be spoken: the server must answer 4xx.
-SERVER_BUGS = [
-    pytest.param(
-        b"[" * 100_000,
-        id="deeply nested JSON",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="local/server.py _read_json catches ValueError but not RecursionError: "
-            "a deeply nested JSON body answers 500 INFERENCE_FAILED",
-        ),
-    ),
+PATHOLOGICAL_JSON = [
+    pytest.param(b"[" * 100_000, id="deeply nested JSON"),
     pytest.param(
         json.dumps({"input": "hi \ud800 there"}).encode(),
         id="lone surrogate in input",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="local/server.py validates input as a str but piper's espeak bridge cannot "
-            "encode a lone surrogate (UnicodeEncodeError): 500 INFERENCE_FAILED",
-        ),
     ),
     pytest.param(
         json.dumps({"input": "hi\u0000there"}).encode(),
         id="NUL character in input",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="local/server.py lets a NUL character through to piper's espeak bridge "
-            "(ValueError: embedded null character): 500 INFERENCE_FAILED",
-        ),
     ),
 ]
 
 
 @local
-@pytest.mark.parametrize("body", SERVER_BUGS)
+@pytest.mark.parametrize("body", PATHOLOGICAL_JSON)
 async def test_server_never_answers_5xx_to_pathological_json(server: Any, body: bytes) -> None:
     status, ctype, raw = await _send(server.base_url, "POST", SPEECH, JSON_CT, body)
     assert 400 <= status < 500, raw[:300]
@@ -495,11 +477,6 @@ async def test_server_never_answers_5xx_to_pathological_json(server: Any, body: 
 
 
 @local
-@pytest.mark.xfail(
-    strict=True,
-    reason="local/server.py _decode_upload puts the decoder's exception text in the 422 "
-    "message, which names the server's temporary upload file (/tmp/venice-nb-upload-...)",
-)
 async def test_server_errors_do_not_reveal_server_file_paths(server: Any) -> None:
     content_type, body = _multipart({}, b"meeting notes " * 100)
     status, _, raw = await _send(server.base_url, "POST", TRANSCRIBE, content_type, body)

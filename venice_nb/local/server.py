@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from . import audio
 from .asr import WhisperEngine
@@ -452,9 +453,10 @@ class LocalService:
         try:
             samples = audio.decode_mono(path)
         except audio.AudioDecodeError as exc:
+            reason = str(exc).replace(str(path), "the upload").replace(path.name, "the upload")
             raise ApiError(
                 422,
-                f"The audio file could not be decoded ({exc}); send a valid recording.",
+                f"The audio file could not be decoded ({reason}); send a valid recording.",
                 code_422,
             ) from exc
         if samples.size == 0:
@@ -561,7 +563,13 @@ class LocalService:
         except ApiError:
             upload.cleanup()
             raise
-        except (ValueError, AssertionError, UnicodeDecodeError, asyncio.IncompleteReadError) as exc:
+        except (
+            ValueError,
+            AssertionError,
+            UnicodeDecodeError,
+            asyncio.IncompleteReadError,
+            HttpProcessingError,
+        ) as exc:
             upload.cleanup()
             raise bad_request(None, f"Malformed multipart/form-data body: {exc}") from exc
         except BaseException:
@@ -614,6 +622,10 @@ async def _read_json(request: web.Request) -> Any:
         )
     try:
         return json.loads(raw.decode("utf-8"))
+    except RecursionError as exc:
+        raise bad_request(
+            None, "The request body nests JSON too deeply; send a flat JSON object."
+        ) from exc
     except (UnicodeDecodeError, ValueError) as exc:
         raise bad_request(
             None, f"The request body is not valid JSON ({exc}); send a JSON object."
@@ -656,6 +668,13 @@ def _string(
         errors.add(key, f"String must contain at least {min_len} character(s)")
     if max_len is not None and len(value) > max_len:
         errors.add(key, f"String must contain at most {max_len} character(s)")
+    bad = next((c for c in value if c == "\x00" or 0xD800 <= ord(c) <= 0xDFFF), None)
+    if bad is not None:
+        errors.add(
+            key,
+            f"String contains U+{ord(bad):04X}, which cannot be spoken; remove NUL characters "
+            "and unpaired surrogates",
+        )
     return value
 
 
