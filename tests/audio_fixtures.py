@@ -182,3 +182,25 @@ def flac_block_types(data: bytes) -> list[int]:
 def id3v1(title: str = "segment") -> bytes:
     """A 128-byte ID3v1 tag as some encoders append."""
     return b"TAG" + title.encode().ljust(30, b"\0") + bytes(95)
+
+
+def wav_bytes(seconds: float = 1.0, rate: int = 16000) -> bytes:
+    """A loud (not silent) 16-bit mono WAV of ``seconds``: accepted as speech-like by servers."""
+    frames = np.tile(np.array([16384, -16384, 8192, -8192], dtype="<i2"), int(seconds * rate / 4))
+    header = struct.pack(
+        "<4sI4s4sIHHIIHH4sI",
+        b"RIFF",
+        36 + frames.nbytes,
+        b"WAVE",
+        b"fmt ",
+        16,
+        1,
+        1,
+        rate,
+        rate * 2,
+        2,
+        16,
+        b"data",
+        frames.nbytes,
+    )
+    return header + frames.tobytes()

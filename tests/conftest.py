@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from IPython.core.interactiveshell import InteractiveShell
 
 TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:
@@ -20,7 +23,8 @@ os.environ.pop("VENICE_BASE_URL", None)
 from standin import StandIn  # noqa: E402
 from standin import standin as standin  # noqa: E402
 
-from venice_nb import VeniceClient  # noqa: E402
+from venice_nb import VeniceClient, session  # noqa: E402
+from venice_nb.notebook import runner  # noqa: E402
 
 API_KEY = "test-key"
 
@@ -30,3 +34,30 @@ async def client(standin: StandIn) -> AsyncIterator[VeniceClient]:
     """A client for the stand-in with fast retries."""
     async with VeniceClient(api_key=API_KEY, base_url=standin.base_url, max_retries=2) as c:
         yield c
+
+
+@pytest.fixture
+def cloud_shell(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[tuple[InteractiveShell, StandIn]]:
+    """A shell whose backend is the stand-in (on its own thread and loop), with a key set."""
+    loop = asyncio.new_event_loop()
+    server = StandIn(api_key=API_KEY)
+    base_url = loop.run_until_complete(server.start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("VENICE_BASE_URL", base_url)
+    monkeypatch.setenv("VENICE_API_KEY", API_KEY)
+    monkeypatch.setenv("VENICE_NB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(session, "_backend", None)
+    sh = InteractiveShell.instance()
+    sh.run_line_magic("load_ext", "venice_nb")
+    try:
+        yield sh, server
+    finally:
+        sh.run_line_magic("unload_ext", "venice_nb")
+        runner.shutdown()
+        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()

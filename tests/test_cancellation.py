@@ -6,34 +6,22 @@ from __future__ import annotations
 
 import _thread
 import asyncio
-import io
 import threading
 import time
-import wave
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from audio_fixtures import wav_bytes
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 from standin import StandIn
 
-from venice_nb import VeniceClient, session
+from venice_nb import VeniceClient
 from venice_nb.notebook import runner
 
 SPEECH = "/audio/speech"
 LONG = " ".join(f"Sentence {i} is one of many that make this text long." for i in range(80))
 SLOW = 20.0  # seconds the stand-in takes per request: far longer than any test waits
-
-
-def wav(seconds: float = 1.0, rate: int = 16000) -> bytes:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(b"\x00\x40\x00\xc0" * int(seconds * rate / 2))
-    return buf.getvalue()
 
 
 def client_tasks() -> list[asyncio.Task[object]]:
@@ -85,7 +73,7 @@ async def test_cancelling_a_transcription_is_prompt(standin: StandIn) -> None:
     async with VeniceClient(api_key="test-key", base_url=standin.base_url) as client:
         await client.models.list("asr")
         standin.latency = SLOW
-        task = asyncio.ensure_future(client.audio.transcribe(file=wav()))
+        task = asyncio.ensure_future(client.audio.transcribe(file=wav_bytes()))
         await _until(lambda: standin.count("/audio/transcriptions") >= 1)
         started = time.monotonic()
         task.cancel()
@@ -97,30 +85,11 @@ async def test_cancelling_a_transcription_is_prompt(standin: StandIn) -> None:
 
 @pytest.fixture
 def slow_cloud(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[tuple[InteractiveShell, StandIn]]:
-    """A shell whose backend is a slow stand-in on its own thread, working in tmp_path."""
-    loop = asyncio.new_event_loop()
-    server = StandIn(api_key="test-key")
-    base_url = loop.run_until_complete(server.start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("VENICE_BASE_URL", base_url)
-    monkeypatch.setenv("VENICE_API_KEY", "test-key")
-    monkeypatch.setenv("VENICE_NB_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(session, "_backend", None)
+    cloud_shell: tuple[InteractiveShell, StandIn], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> tuple[InteractiveShell, StandIn]:
+    """The stand-in-backed shell, working in tmp_path."""
     monkeypatch.chdir(tmp_path)
-    sh = InteractiveShell.instance()
-    sh.run_line_magic("load_ext", "venice_nb")
-    try:
-        yield sh, server
-    finally:
-        sh.run_line_magic("unload_ext", "venice_nb")
-        runner.shutdown()
-        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        loop.close()
+    return cloud_shell
 
 
 def _interrupt_when(condition: object, fired: list[float]) -> None:
@@ -170,7 +139,7 @@ def test_interrupting_a_transcribe_cell_cancels_the_upload(
     slow_cloud: tuple[InteractiveShell, StandIn], tmp_path: Path
 ) -> None:
     sh, server = slow_cloud
-    (tmp_path / "talk.wav").write_bytes(wav(2.0))
+    (tmp_path / "talk.wav").write_bytes(wav_bytes(2.0))
     with capture_output():
         sh.run_cell("%venice_voices --model tts-kokoro")  # warms the backend and the catalog
     server.latency = SLOW

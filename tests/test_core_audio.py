@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import io
-import wave
 from pathlib import Path
 from typing import Any
 
 import av
 import pytest
+from audio_fixtures import wav_bytes
 from standin import StandIn, speech_seconds
 
 from venice_nb import VeniceClient
@@ -28,16 +28,6 @@ def decoded_seconds(data: bytes, fmt: str, rate: int = 24000) -> float:
     with av.open(io.BytesIO(data)) as container:
         samples = sum(frame.samples for frame in container.decode(audio=0))
         return samples / container.streams.audio[0].codec_context.sample_rate
-
-
-def wav_bytes(seconds: float = 1.0, rate: int = 16000) -> bytes:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(b"\x00\x40\x00\xc0\x00\x20\x00\xe0" * int(seconds * rate / 4))
-    return buf.getvalue()
 
 
 # -- speech ------------------------------------------------------------------------------------

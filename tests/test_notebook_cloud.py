@@ -3,9 +3,6 @@ estimated cost from catalog pricing, the API key nowhere in outputs or the cache
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,39 +10,10 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 from standin import StandIn
 
-from venice_nb import session
-from venice_nb.notebook import runner
 from venice_nb.notebook.speech import Speech
 
 KEY = "test-key"
 KOKORO_USD_PER_MILLION_CHARS = 3.5  # catalog.json pricing.input.usd of tts-kokoro
-
-
-@pytest.fixture
-def cloud_shell(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[tuple[InteractiveShell, StandIn]]:
-    """A shell whose backend is the stand-in (on its own thread and loop), with a key set."""
-    loop = asyncio.new_event_loop()
-    server = StandIn(api_key=KEY)
-    base_url = loop.run_until_complete(server.start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("VENICE_BASE_URL", base_url)
-    monkeypatch.setenv("VENICE_API_KEY", KEY)
-    monkeypatch.setenv("VENICE_NB_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(session, "_backend", None)
-    sh = InteractiveShell.instance()
-    sh.run_line_magic("load_ext", "venice_nb")
-    try:
-        yield sh, server
-    finally:
-        sh.run_line_magic("unload_ext", "venice_nb")
-        runner.shutdown()
-        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        loop.close()
 
 
 def test_cloud_speech_shows_the_estimated_cost_and_no_offline_badge(

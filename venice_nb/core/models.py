@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 from .errors import InvalidRequestError
 from .types import ModelInfo, ModelList
@@ -27,19 +27,7 @@ ModelType = Literal[
     "inpaint",
     "code",
 ]
-_TYPES = {
-    "asr",
-    "tts",
-    "all",
-    "text",
-    "image",
-    "embedding",
-    "music",
-    "video",
-    "upscale",
-    "inpaint",
-    "code",
-}
+_TYPES = frozenset(get_args(ModelType))
 
 
 class Models:

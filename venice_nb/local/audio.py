@@ -14,17 +14,10 @@ import av.filter
 import numpy as np
 import numpy.typing as npt
 
+from venice_nb.core.types import CONTENT_TYPES
+
 FloatArray = npt.NDArray[np.float32]
 
-CONTENT_TYPES: dict[str, str] = {
-    "mp3": "audio/mpeg",
-    "opus": "audio/opus",
-    "aac": "audio/aac",
-    "flac": "audio/flac",
-    "wav": "audio/wav",
-    "pcm": "audio/pcm",
-}
-"""Content-Type of each speech ``response_format``, as the cloud answers them."""
 
 # container, codec, sample format fed to the encoder, muxer options
 _CODECS: dict[str, tuple[str, str, str, dict[str, str]]] = {
