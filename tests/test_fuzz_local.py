@@ -194,7 +194,8 @@ def mutated_speech(draw: st.DrawFn) -> bytes:
         limit = SPEECH_PROPS[key].get("maxLength", 64)
         body[key] = draw(_huge((limit + 1, limit + 20_000)))
     elif how == "unicode":
-        body["input"] = draw(st.text(CHARS, min_size=1, max_size=MAX_SPOKEN_CHARS))
+        # Any code point, NUL and unpaired surrogates included (JSON escapes them): 200 or 400.
+        body["input"] = draw(st.text(st.characters(), min_size=1, max_size=MAX_SPOKEN_CHARS))
     elif how == "missing_input":
         body.pop("input", None)
     elif how == "not_an_object":
