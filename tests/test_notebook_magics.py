@@ -37,6 +37,7 @@ def shell(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Interacti
     monkeypatch.delenv("VENICE_API_KEY", raising=False)
     monkeypatch.delenv("VENICE_BASE_URL", raising=False)
     monkeypatch.setenv("VENICE_NB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)  # --out must stay inside the working folder, as beside a notebook
     if session._backend is not None and not session.get_backend().is_local:
         session.reset_backend()
     sh = InteractiveShell.instance()
