@@ -689,8 +689,11 @@ def _number(
     if key not in body or body[key] is None:
         return default
     value = body[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         errors.add(key, f"Expected number, received {_json_type(value)}")
+        return default
+    if not math.isfinite(value):
+        errors.add(key, f"Expected a finite number from {low:g} to {high:g}, received {value}")
         return default
     if value < low:
         errors.add(key, f"Number must be greater than or equal to {low:g}")
