@@ -74,6 +74,25 @@ def widget_bundle(widget: Any) -> dict[str, Any]:
     return {WIDGET_MIME: data[WIDGET_MIME]}
 
 
+class RichOutput:
+    """Mixin of results shown in a notebook: the interactive widget inside a kernel that can show
+    it, plus plain HTML (works untrusted, on GitHub, in nbconvert) and a text summary."""
+
+    def _repr_html_(self) -> str:
+        raise NotImplementedError
+
+    def widget(self) -> Any:
+        raise NotImplementedError
+
+    def _repr_mimebundle_(
+        self, include: Any = None, exclude: Any = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        data: dict[str, Any] = {"text/plain": repr(self), "text/html": self._repr_html_()}
+        if widgets_enabled():
+            data.update(widget_bundle(self.widget()))
+        return data
+
+
 def report_error(message: str) -> None:
     """Show a user error as one line on stderr (no traceback)."""
     print(f"venice_nb: {message}", file=sys.stderr)

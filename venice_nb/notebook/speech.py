@@ -16,7 +16,7 @@ import traitlets
 
 from venice_nb.core.types import AudioResponse
 
-from .display import asset, escape, widget_bundle, widgets_enabled
+from .display import RichOutput, asset, escape
 from .embed import EmbeddedAudio
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def _kb(n: int) -> str:
 
 
 @dataclass(eq=False)
-class Speech:
+class Speech(RichOutput):
     """Spoken text: ``.audio`` (an :class:`~venice_nb.core.AudioResponse`, the bytes as the
     server sent them), how it was made, and the compact copy embedded in the notebook."""
 
@@ -154,11 +154,3 @@ class Speech:
         tags = [t for t, _ in self.badges()]
         extra = f" [{', '.join(tags)}]" if tags else ""
         return f"<Speech {self.summary()}, {self.format or '?'} {_kb(len(self.audio))}{extra}>"
-
-    def _repr_mimebundle_(
-        self, include: Any = None, exclude: Any = None, **kwargs: Any
-    ) -> dict[str, Any]:
-        data: dict[str, Any] = {"text/plain": repr(self), "text/html": self._repr_html_()}
-        if widgets_enabled():
-            data.update(widget_bundle(self.widget()))
-        return data

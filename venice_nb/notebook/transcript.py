@@ -29,7 +29,7 @@ from venice_nb.core.types import (
     TranscriptionWord,
 )
 
-from .display import asset, clock, escape, new_dom_id, widget_bundle, widgets_enabled
+from .display import RichOutput, asset, clock, escape, new_dom_id
 from .embed import EmbeddedAudio
 
 __all__ = ["Segment", "Transcript", "TranscriptWidget", "Word"]
@@ -79,7 +79,7 @@ class TranscriptWidget(anywidget.AnyWidget):
         self.send({"type": "seek", "time": float(seconds), "play": play})
 
 
-class Transcript:
+class Transcript(RichOutput):
     """A transcript with word timestamps and, when known, the audio it came from."""
 
     def __init__(
@@ -255,14 +255,6 @@ class Transcript:
 
     def __str__(self) -> str:
         return self.text
-
-    def _repr_mimebundle_(
-        self, include: Any = None, exclude: Any = None, **kwargs: Any
-    ) -> dict[str, Any]:
-        data: dict[str, Any] = {"text/plain": repr(self), "text/html": self._repr_html_()}
-        if widgets_enabled():
-            data.update(widget_bundle(self.widget()))
-        return data
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Transcript):
