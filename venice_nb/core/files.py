@@ -145,8 +145,8 @@ def open_audio_input(
         )
     if container not in accepted:
         raise InvalidRequestError(
-            f"{what} is {container}, which is not accepted here; use one of "
-            f"{', '.join(sorted(accepted))}.",
+            f"{what[0].upper() + what[1:]} holds {container} audio, which this call does not "
+            f"accept; convert it to one of {', '.join(sorted(accepted))}.",
             param=param,
         )
     src.container = container
