@@ -84,7 +84,7 @@ def open_audio_input(
         data = bytes(file)
         src = AudioInput(filename="audio", container="", size=len(data), data=data)
         head = data[:_SNIFF_BYTES]
-        what = "the audio bytes"
+        what = "the audio data"
     elif isinstance(file, str | os.PathLike):
         path = Path(file).expanduser()
         if not path.exists():
