@@ -15,7 +15,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import Any, Literal
 
@@ -248,35 +248,51 @@ class VeniceClient:
         session = self._ensure_session()
         url = self.base_url + path
         req_timeout = _to_timeout(timeout) if timeout is not None else None
+
+        async def once() -> tuple[int, dict[str, str], bytes]:
+            kwargs: dict[str, Any] = {"headers": self._auth_headers(), "params": params}
+            if json is not None:
+                kwargs["json"] = json
+            if data is not None:
+                kwargs["data"] = data()
+            if req_timeout is not None:
+                kwargs["timeout"] = req_timeout
+            async with session.request(method, url, **kwargs) as resp:
+                body = await resp.read()
+                return resp.status, _lower(resp.headers), body
+
         budget = self.max_retries if retries is None else retries
-        attempt = 0
+        status, headers, body, _ = await self._with_retries(method, path, once, budget=budget)
+        return RawResponse(status, headers, body)
+
+    async def _with_retries(
+        self,
+        method: str,
+        path: str,
+        once: Callable[[], Awaitable[tuple[int, dict[str, str], Any]]],
+        *,
+        budget: int,
+        attempt: int = 0,
+    ) -> tuple[int, dict[str, str], Any, int]:
+        """The one retry loop: run ``once`` until it answers below 400 or the budget is spent.
+
+        ``once`` returns (status, lower-cased headers, payload); for an error status the payload
+        must be the body's bytes. Returns the answer and the number of the last attempt.
+        """
         while True:
             try:
-                kwargs: dict[str, Any] = {"headers": self._auth_headers(), "params": params}
-                if json is not None:
-                    kwargs["json"] = json
-                if data is not None:
-                    kwargs["data"] = data()
-                if req_timeout is not None:
-                    kwargs["timeout"] = req_timeout
-                async with session.request(method, url, **kwargs) as resp:
-                    body = await resp.read()
-                    headers = {k.lower(): v for k, v in resp.headers.items()}
-                    status = resp.status
-            except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+                status, headers, payload = await once()
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 if attempt < budget:
                     attempt += 1
-                    await self._sleep_before_retry(attempt, None, "timeout", method, path)
+                    reason = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
+                    await self._sleep_before_retry(attempt, None, reason, method, path)
                     continue
-                raise APITimeoutError(
-                    f"{method} {path} timed out after {attempt + 1} attempt(s); raise timeout= "
-                    "or check the server.",
-                ) from exc
-            except aiohttp.ClientError as exc:
-                if attempt < budget:
-                    attempt += 1
-                    await self._sleep_before_retry(attempt, None, type(exc).__name__, method, path)
-                    continue
+                if isinstance(exc, TimeoutError):
+                    raise APITimeoutError(
+                        f"{method} {path} timed out after {attempt + 1} attempt(s); raise "
+                        "timeout= or check the server.",
+                    ) from exc
                 raise APIConnectionError(
                     f"Could not reach {self.base_url} ({type(exc).__name__}: "
                     f"{redact(str(exc)) or 'connection failed'}) after {attempt + 1} attempt(s).",
@@ -285,7 +301,7 @@ class VeniceClient:
                 "venice_nb: %s %s -> %s (request %s)", method, path, status, _request_id(headers)
             )
             if status < 400:
-                return RawResponse(status, headers, body)
+                return status, headers, payload, attempt
             if status in RETRYABLE_STATUS and attempt < budget:
                 attempt += 1
                 await self._sleep_before_retry(
@@ -293,7 +309,7 @@ class VeniceClient:
                 )
                 continue
             raise error_for_status(
-                status, _decode_body(body, headers), request_id=_request_id(headers)
+                status, _decode_body(payload, headers), request_id=_request_id(headers)
             )
 
     async def stream(
@@ -308,6 +324,10 @@ class VeniceClient:
         resp = StreamedResponse(self, method, path, json, timeout)
         await resp._open()
         return resp
+
+
+def _lower(headers: Any) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
 
 
 def _decode_body(body: bytes, headers: dict[str, str]) -> Any:
@@ -375,51 +395,28 @@ class StreamedResponse:
         client = self._client
         session = client._ensure_session()
         url = client.base_url + self._path
-        while True:
-            try:
-                resp = await session.request(
-                    self._method,
-                    url,
-                    json=self._json,
-                    headers=client._auth_headers(),
-                    timeout=self._timeout,
-                )
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                if self._attempt < client.max_retries:
-                    self._attempt += 1
-                    await client._sleep_before_retry(
-                        self._attempt, None, type(exc).__name__, self._method, self._path
-                    )
-                    continue
-                cls = APITimeoutError if isinstance(exc, TimeoutError) else APIConnectionError
-                raise cls(
-                    f"{self._method} {self._path} failed after {self._attempt + 1} attempt(s) "
-                    f"({type(exc).__name__})."
-                ) from exc
-            headers = {k.lower(): v for k, v in resp.headers.items()}
+
+        async def once() -> tuple[int, dict[str, str], Any]:
+            resp = await session.request(
+                self._method,
+                url,
+                json=self._json,
+                headers=client._auth_headers(),
+                timeout=self._timeout,
+            )
             if resp.status < 400:
-                self._resp, self.headers, self.status = resp, headers, resp.status
-                return
+                return resp.status, _lower(resp.headers), resp  # the body is read later
             try:
                 body = await resp.read()
             except aiohttp.ClientError:
                 body = b""
             finally:
                 resp.release()
-            if resp.status in RETRYABLE_STATUS and self._attempt < client.max_retries:
-                self._attempt += 1
-                await client._sleep_before_retry(
-                    self._attempt,
-                    headers,
-                    f"HTTP {resp.status}",
-                    self._method,
-                    self._path,
-                    resp.status,
-                )
-                continue
-            raise error_for_status(
-                resp.status, _decode_body(body, headers), request_id=_request_id(headers)
-            )
+            return resp.status, _lower(resp.headers), body
+
+        self.status, self.headers, self._resp, self._attempt = await client._with_retries(
+            self._method, self._path, once, budget=client.max_retries, attempt=self._attempt
+        )
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
         """Yield body chunks as they arrive."""
