@@ -398,8 +398,7 @@ class Audio:
             raise InvalidRequestError(
                 "on_segment_complete must be callable.", param="on_segment_complete"
             )
-        _text(input, "input")
-        body, _info = await self._speech_body(
+        body, _ = await self._speech_body(
             input=input,
             model=model,
             voice=voice,
