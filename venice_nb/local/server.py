@@ -316,19 +316,7 @@ class LocalService:
         errors.raise_if_any()
 
         assert isinstance(model, str)
-        entry = self.catalog.model(model)
-        if entry is None:
-            raise ApiError(
-                404,
-                f"The model {model!r} does not exist; GET /models?type=tts lists the speech models.",
-                "MODEL_NOT_FOUND",
-            )
-        if entry["type"] != "tts":
-            raise bad_request(
-                "model",
-                f"{model!r} is not a text-to-speech model; pick one from GET /models?type=tts.",
-                "INVALID_MODEL",
-            )
+        entry = self._model_of_kind(model, "tts")
         spec = entry["model_spec"]
         if fmt is None:
             fmt = spec["default_format"]
@@ -404,19 +392,7 @@ class LocalService:
             timestamps = _form_bool(errors, fields, "timestamps")
             language = fields.get("language") or None
             errors.raise_if_any()
-            entry = self.catalog.model(model)
-            if entry is None:
-                raise ApiError(
-                    404,
-                    f"The model {model!r} does not exist; GET /models?type=asr lists the transcription models.",
-                    "MODEL_NOT_FOUND",
-                )
-            if entry["type"] != "asr":
-                raise bad_request(
-                    "model",
-                    f"{model!r} is not a transcription model; pick one from GET /models?type=asr.",
-                    "INVALID_MODEL",
-                )
+            self._model_of_kind(model, "asr")
             assert upload.file is not None
             result = await self.run(
                 self._transcribe_file, upload.file, upload.file_size, timestamps, language
@@ -468,6 +444,25 @@ class LocalService:
                 422, "The audio is silent; send a recording with speech in it.", code_422
             )
         return samples
+
+    def _model_of_kind(self, model: str, kind: str) -> dict[str, Any]:
+        """The catalog entry of ``model``: 404 when unknown, 400 when it is not a ``kind`` model."""
+        what = {"tts": ("speech", "text-to-speech"), "asr": ("transcription", "transcription")}
+        plural, single = what[kind]
+        entry = self.catalog.model(model)
+        if entry is None:
+            raise ApiError(
+                404,
+                f"The model {model!r} does not exist; GET /models?type={kind} lists the {plural} models.",
+                "MODEL_NOT_FOUND",
+            )
+        if entry["type"] != kind:
+            raise bad_request(
+                "model",
+                f"{model!r} is not a {single} model; pick one from GET /models?type={kind}.",
+                "INVALID_MODEL",
+            )
+        return entry
 
     # --- cloning ----------------------------------------------------------------------------
 
