@@ -11,7 +11,7 @@ import traitlets
 
 from venice_nb.core.audio import voice_details
 from venice_nb.notebook import settings
-from venice_nb.notebook.display import WIDGET_MIME
+from venice_nb.notebook.display import VNB_MIME, WIDGET_MIME
 from venice_nb.notebook.embed import EmbeddedAudio
 from venice_nb.notebook.transcript import Segment, Transcript, TranscriptWidget, Word
 from venice_nb.notebook.voices import Catalog, VoiceExplorer, VoicePicker, sample_text
@@ -147,14 +147,17 @@ def test_transcript_widget_traits(always_widgets: None) -> None:
     ]
     assert w.badges == [["offline engine", "offline"]]
     assert "export default { render }" in w._esm and ".vnb-word.vnb-active" in w._css
+    # A result is data, not a live widget, even where widgets render: it must outlive the kernel.
     data = t._repr_mimebundle_()
-    assert data[WIDGET_MIME]["model_id"] == w.model_id
-    assert "text/html" in data and "text/plain" in data
+    assert WIDGET_MIME not in data
+    assert {"text/html", "text/plain", VNB_MIME} <= set(data)
 
 
-def test_widget_view_only_inside_a_kernel_by_default(tmp_path: Path) -> None:
-    t = Transcript("Hi.", [Word("Hi.", 0.0, 0.3)])
-    assert WIDGET_MIME not in t._repr_mimebundle_()  # no kernel here: HTML and text only
+def test_controls_carry_the_widget_view_only_inside_a_kernel_by_default() -> None:
+    explorer = VoiceExplorer(catalog=CATALOG)
+    data = explorer._repr_mimebundle_()
+    assert WIDGET_MIME not in data  # no kernel here: static view, HTML and text only
+    assert data[VNB_MIME]["kind"] == "voices"
 
 
 @pytest.mark.local

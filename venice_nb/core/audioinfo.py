@@ -85,7 +85,35 @@ def _ogg_opus(data: bytes) -> AudioInfo:
 
 
 def _counted(fmt: str, data: bytes) -> AudioInfo:
-    """MP3/AAC carry no total in their headers: count frames with the segment joiner's parser."""
+    """MP3/AAC carry no total in their headers: count frames with the segment joiner's parser.
+    An MP3's LAME tag says how many samples are encoder delay and padding; browsers and FFmpeg
+    drop them, so the duration does too (7.59 s of speech, not the 7.66 s its frames hold)."""
     joiner = SegmentJoiner(fmt)
     joiner.feed(data, last=True)
-    return AudioInfo(joiner.sample_rate, joiner.duration)
+    duration = joiner.duration
+    if fmt == "mp3" and duration and joiner.sample_rate:
+        trimmed = duration - _mp3_gapless_samples(data) / joiner.sample_rate
+        duration = trimmed if trimmed > 0 else duration
+    return AudioInfo(joiner.sample_rate, duration)
+
+
+_XING_FIELDS = ((1, 4), (2, 4), (4, 100), (8, 4))  # frames, bytes, TOC, quality: (flag, size)
+
+
+def _mp3_gapless_samples(data: bytes) -> int:
+    """Encoder delay plus padding from the LAME tag of the first frame (0 without one)."""
+    start = 0
+    if data[:3] == b"ID3" and len(data) >= 10:
+        size = data[6:10]
+        start = 10 + ((size[0] << 21) | (size[1] << 14) | (size[2] << 7) | size[3])
+    window = data[start : start + 64]
+    tag = max(window.find(b"Xing"), window.find(b"Info"))
+    if tag < 0:
+        return 0
+    pos = start + tag
+    flags = struct.unpack_from(">I", data, pos + 4)[0]
+    lame = pos + 8 + sum(size for flag, size in _XING_FIELDS if flags & flag)
+    if len(data) < lame + 24 or not data[lame : lame + 4].isalpha():
+        return 0
+    b0, b1, b2 = data[lame + 21 : lame + 24]
+    return ((b0 << 4) | (b1 >> 4)) + (((b1 & 0x0F) << 8) | b2)

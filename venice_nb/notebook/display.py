@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "VNB_MIME",
     "WIDGET_MIME",
     "asset",
     "clock",
@@ -20,6 +21,9 @@ __all__ = [
 ]
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+VNB_MIME = "application/vnd.venice-nb.v1+json"
+"""venice_nb's own output mimetype, drawn by the JupyterLab / Notebook 7 extension shipped in the
+wheel (``labextension/``) with no kernel and no trust; other frontends show ``text/html``."""
 _HERE = Path(__file__).resolve().parent
 
 
@@ -75,10 +79,15 @@ def widget_bundle(widget: Any) -> dict[str, Any]:
 
 
 class RichOutput:
-    """Mixin of results shown in a notebook: the interactive widget inside a kernel that can show
-    it, plus plain HTML (works untrusted, on GitHub, in nbconvert) and a text summary."""
+    """Mixin of results shown in a notebook. Results are data, not live widgets, so they outlive
+    the kernel (as Plotly and Vega outputs do): venice_nb's mimetype for the JupyterLab /
+    Notebook 7 extension, ``text/html`` for every other frontend (nbconvert, VS Code, Colab,
+    GitHub) and a text summary. ``.widget()`` still gives the anywidget for live control."""
 
     def _repr_html_(self) -> str:
+        raise NotImplementedError
+
+    def _payload(self) -> dict[str, Any]:
         raise NotImplementedError
 
     def widget(self) -> Any:
@@ -87,10 +96,33 @@ class RichOutput:
     def _repr_mimebundle_(
         self, include: Any = None, exclude: Any = None, **kwargs: Any
     ) -> dict[str, Any]:
-        data: dict[str, Any] = {"text/plain": repr(self), "text/html": self._repr_html_()}
-        if widgets_enabled():
-            data.update(widget_bundle(self.widget()))
-        return data
+        return {
+            "text/plain": repr(self),
+            "text/html": self._repr_html_(),
+            VNB_MIME: self._payload(),
+        }
+
+
+AUDIO_IN_HTML = "text/html"
+"""Where a payload's audio is: the first ``<audio src="data:...">`` of the output's HTML, so the
+notebook stores the audio once."""
+
+
+def audio_ref(mime: str | None) -> dict[str, Any] | None:
+    """The payload's ``audio`` entry for audio embedded in the output's ``text/html``."""
+    return None if mime is None else {"mime": mime, "ref": AUDIO_IN_HTML}
+
+
+def meta_html(summary: str, badges: list[list[str]], tag: str = "span") -> str:
+    """The summary line and badges, with ``·`` separators that the stylesheet hides: where a
+    sanitizer strips the ``<style>`` block (untrusted notebooks, GitHub) the text stays apart."""
+    parts = [f"<span>{escape(summary)}</span>"]
+    parts += [
+        f'<span class="vnb-sep"> · </span>'
+        f'<span class="vnb-badge vnb-badge-{escape(kind)}">{escape(text)}</span>'
+        for text, kind in badges
+    ]
+    return f'<{tag} class="vnb-meta">{"".join(parts)}</{tag}>'
 
 
 def report_error(message: str) -> None:

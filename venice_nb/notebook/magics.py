@@ -39,6 +39,14 @@ _TOKEN = re.compile(r"""(?:"[^"]*"|'[^']*'|\S)+""")
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+_CORE_VOICE_HINT = re.compile(r"Call client\.audio\.get_voices\(model_id='([^']+)'\) to list")
+
+
+def notebook_message(message: str) -> str:
+    """A core error message with its Python hints turned into the notebook's own commands."""
+    return _CORE_VOICE_HINT.sub(r"Run %venice_voices --model \1 to list", message)
+
+
 def _user_errors(fn: F) -> F:
     """Turn the errors a user can meet into one line on stderr."""
 
@@ -56,7 +64,7 @@ def _user_errors(fn: F) -> F:
             TimeoutError,
             OSError,
         ) as exc:
-            report_error(str(exc) or type(exc).__name__)
+            report_error(notebook_message(str(exc)) or type(exc).__name__)
         except KeyboardInterrupt:
             report_error("interrupted; the request was cancelled.")
         return None
@@ -102,7 +110,7 @@ def fill_placeholders(text: str, namespace: dict[str, Any]) -> str:
 @magics_class
 class VeniceMagics(Magics, Settings):
     """Speak, transcribe and browse voices through the Venice audio API (offline engine without
-    ``VENICE_API_KEY``). Settings: ``%config VeniceMagics``."""
+    VENICE_API_KEY). Settings: %config VeniceMagics."""
 
     @property
     def _user_ns(self) -> dict[str, Any]:
@@ -151,14 +159,14 @@ class VeniceMagics(Magics, Settings):
     def venice_speak(self, line: str, cell: str | None = None) -> Any:
         """Speak the cell (or the rest of the line) and show an audio player.
 
-        ::
+        For example:
 
             %%venice_speak --voice af_sky --out hello.mp3
             Hello {name}, this cell is read aloud.
 
-        ``{name}`` inserts a variable from the notebook (``{{`` and ``}}`` are literal braces).
+        {name} inserts a variable from the notebook ({{ and }} are literal braces).
         Text over 4096 characters is spoken in parts with a progress bar. Repeated speech comes
-        from the on-disk cache (``%venice_cache``). Defaults: ``%config VeniceMagics``.
+        from the on-disk cache (%venice_cache). Defaults: %config VeniceMagics.
         """
         options, rest = (line, "") if cell is not None else _split_line(line)
         args = parse_argstring(self.venice_speak, options)
@@ -209,14 +217,13 @@ class VeniceMagics(Magics, Settings):
     def venice_transcribe(self, line: str) -> Any:
         """Transcribe audio and show it as a transcript whose words are clickable timestamps.
 
-        ::
+        For example:
 
             %venice_transcribe talk.mp3 --var talk
             %venice_transcribe speech --format srt
 
-        SOURCE is a path, or a variable holding audio bytes or a ``%%venice_speak --var``
-        result. The transcript keeps ``.text``, ``.words``, ``.segments``, ``.to_srt()``,
-        ``.to_vtt()`` and ``.find(phrase)``.
+        SOURCE is a path, or a variable holding audio bytes or a %%venice_speak --var result.
+        The transcript keeps .text, .words, .segments, .to_srt(), .to_vtt() and .find(phrase).
         """
         args = parse_argstring(self.venice_transcribe, line)
         source = self._lookup(args.source)
@@ -242,7 +249,7 @@ class VeniceMagics(Magics, Settings):
     @_user_errors
     def venice_voices(self, line: str) -> Any:
         """Show the voice explorer: every catalog voice, filterable, with a spoken preview and a
-        copyable ``%%venice_speak --model M --voice V`` line."""
+        copyable "%%venice_speak --model M --voice V" line."""
         args = parse_argstring(self.venice_voices, line)
         from .voices import VoiceExplorer
 
@@ -263,7 +270,7 @@ class VeniceMagics(Magics, Settings):
     @line_magic
     @_user_errors
     def venice_cache(self, line: str) -> None:
-        """Show (``info``) or empty (``clear``) the on-disk speech cache."""
+        """Show (info) or empty (clear) the on-disk speech cache."""
         args = parse_argstring(self.venice_cache, line)
         cache = SpeechCache(self.cache_path)
         if args.action == "clear":
@@ -277,6 +284,13 @@ _MAGIC_NAMES = {
     "line": ("venice_speak", "venice_transcribe", "venice_voices", "venice_cache"),
     "cell": ("venice_speak",),
 }
+
+# IPython's magic_arguments writes the usage as a reST literal block ("::" then the usage) for
+# Sphinx; `%venice_speak?` is read as plain text in a notebook, so say "Usage:" instead.
+for _name in _MAGIC_NAMES["line"]:
+    _method = getattr(VeniceMagics, _name)
+    if _method.__doc__:
+        _method.__doc__ = _method.__doc__.replace("::\n\n  %", "Usage:\n\n  %", 1)
 
 
 def load_ipython_extension(ipython: Any) -> None:

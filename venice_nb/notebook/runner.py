@@ -5,6 +5,10 @@ A Jupyter kernel already runs an asyncio loop in the main thread, so a cell cann
 :func:`run` waits for the answer (Ctrl-C / "interrupt kernel" cancels the request), :func:`submit`
 returns a future at once so a widget callback never blocks the kernel. The loop keeps one
 :class:`~venice_nb.core.VeniceClient` per backend, so its HTTP connections are reused.
+
+Why not nest-asyncio: it patches asyncio process-wide to let the kernel's running loop be
+re-entered, which breaks other libraries' assumptions and cannot be undone; a loop of our own in
+its own thread needs no patch and lets a cell be interrupted cleanly.
 """
 
 from __future__ import annotations

@@ -1,12 +1,14 @@
 """The result of speaking: the audio plus what produced it, shown as a compact audio player.
 
-The MIME bundle carries an anywidget view (inside a kernel), a plain ``<audio>`` in ``text/html``
-that plays wherever widgets do not render (nbconvert HTML, GitHub, untrusted notebooks) and a
-``text/plain`` summary. The embedded audio is the compact form from :mod:`.embed`.
+The MIME bundle carries venice_nb's mimetype (drawn by the JupyterLab / Notebook 7 extension,
+with no kernel or trust), a plain ``<audio>`` in ``text/html`` that plays in every other frontend
+(nbconvert HTML, VS Code, Colab, GitHub) and a ``text/plain`` summary. The audio is embedded once,
+in its compact form from :mod:`.embed`; the payload points at it.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +18,7 @@ import traitlets
 
 from venice_nb.core.types import AudioResponse
 
-from .display import RichOutput, asset, escape
+from .display import RichOutput, asset, audio_ref, escape, meta_html
 from .embed import EmbeddedAudio
 
 if TYPE_CHECKING:
@@ -133,21 +135,31 @@ class Speech(RichOutput):
             )
         return self._widget
 
+    def _payload(self) -> dict[str, Any]:
+        emb = self.embedded
+        payload: dict[str, Any] = {
+            "kind": "speech",
+            "summary": self.summary(),
+            "badges": self.badges(),
+            "note": self.note,
+            "duration": None if self.duration is None else round(self.duration, 3),
+            "audio": audio_ref(emb.mime if emb is not None else None),
+        }
+        if self.autoplay:
+            # The frontend autoplays only just after the cell ran, not when the notebook reopens.
+            payload.update(autoplay=True, created=int(time.time() * 1000))
+        return payload
+
     def _repr_html_(self) -> str:
         emb = self.embedded
         audio = ""
         if emb is not None:
             autoplay = " autoplay" if self.autoplay else ""
             audio = f'<audio controls preload="metadata"{autoplay} src="{emb.data_uri()}"></audio>'
-        badges = "".join(
-            f'<span class="vnb-badge vnb-badge-{escape(kind)}">{escape(text)}</span>'
-            for text, kind in self.badges()
-        )
         note = f'<span class="vnb-note">{escape(self.note)}</span>' if self.note else ""
         return (
             f'<div class="vnb-speech"><style>{asset("player.css")}</style>{audio}'
-            f'<span class="vnb-meta"><span>{escape(self.summary())}</span>{badges}</span>'
-            f"{note}</div>"
+            f"{meta_html(self.summary(), self.badges())}{note}</div>"
         )
 
     def __repr__(self) -> str:

@@ -1,10 +1,11 @@
 """The transcript view: text whose every word is a clickable timestamp, beside the audio player.
 
 :class:`Transcript` holds the text, words and segments (``.to_srt()``, ``.to_vtt()``,
-``.find(phrase)``) and the compact audio. Its MIME bundle carries the anywidget view
-(``transcript.js``), an HTML fallback (the same markup, wired by the same module inlined as a
+``.find(phrase)``) and the compact audio. Its MIME bundle carries venice_nb's mimetype (drawn by
+the JupyterLab / Notebook 7 extension with ``transcript.js``, no kernel or trust needed), an HTML
+fallback for every other frontend (the same markup, wired by the same module inlined as a
 ``<script type="module">``; without JavaScript the words and ``[mm:ss]`` stamps still show) and
-plain text.
+plain text. ``.widget()`` gives the live anywidget (``seek()`` from Python).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from venice_nb.core.types import (
     TranscriptionWord,
 )
 
-from .display import RichOutput, asset, clock, escape, new_dom_id
+from .display import RichOutput, asset, audio_ref, clock, escape, meta_html, new_dom_id
 from .embed import EmbeddedAudio
 
 __all__ = ["Segment", "Transcript", "TranscriptWidget", "Word"]
@@ -230,22 +231,28 @@ class Transcript(RichOutput):
             )
         return "".join(paragraphs)
 
+    def _payload(self) -> dict[str, Any]:
+        return {
+            "kind": "transcript",
+            "summary": self.summary(),
+            "badges": self.badges(),
+            "duration": None if self.duration is None else round(self.duration, 3),
+            "groups": self.groups(),
+            "audio": audio_ref(self.audio.mime if self.audio is not None else None),
+        }
+
     def _repr_html_(self) -> str:
         dom_id = new_dom_id("vnb-tr")
         audio = ""
         if self.audio is not None:
             audio = f'<audio controls preload="metadata" src="{self.audio.data_uri()}"></audio>'
-        badges = "".join(
-            f'<span class="vnb-badge vnb-badge-{escape(kind)}">{escape(text)}</span>'
-            for text, kind in self.badges()
-        )
         script = (
             f'<script type="module">{asset("transcript.js")}\n'
             f"wire(document.getElementById({json.dumps(dom_id)}));</script>"
         )
         return (
             f'<div class="vnb-transcript" id="{dom_id}"><style>{asset("transcript.css")}</style>'
-            f'{audio}<div class="vnb-meta"><span>{escape(self.summary())}</span>{badges}</div>'
+            f"{audio}{meta_html(self.summary(), self.badges(), 'div')}"
             f'<div class="vnb-text">{self._body_html()}</div>{script}</div>'
         )
 

@@ -30,6 +30,12 @@ function distinct(voices, key, label) {
   return [["", label], ...seen.map((x) => [x, x])];
 }
 
+// Saved outputs are drawn by the JupyterLab extension with a read-only model (`static`): filters
+// and copy work, previews need the kernel and say so.
+function isStatic(model) {
+  return Boolean(model.get("static"));
+}
+
 function magicLine(v) {
   return `%%venice_speak --model ${v.model} --voice ${v.id}`;
 }
@@ -124,7 +130,14 @@ function render({ model, el }) {
     frag.appendChild(row);
     const key = `${v.model}\u0000${v.id}`;
     buttons.set(key, play);
+    if (v.model === model.get("model_filter") && v.id === model.get("selected")) {
+      row.classList.add("vnb-vx-selected");
+    }
     play.addEventListener("click", () => {
+      if (isStatic(model)) {
+        status.textContent = model.get("offline_note");
+        return;
+      }
       if (clips.has(key)) {
         player.src = clips.get(key);
         player.play().catch(() => {});

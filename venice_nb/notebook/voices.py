@@ -1,6 +1,10 @@
 """Voice widgets: :class:`VoicePicker` (model, then voice) and :class:`VoiceExplorer` (every
 catalog voice, filterable, with a spoken preview and a copyable magic line).
 
+Saved notebooks: both also carry a static view in venice_nb's mimetype (the voices they list and
+the copyable ``%%venice_speak`` line), which the JupyterLab / Notebook 7 extension shows whenever
+the live widget cannot render (kernel gone or restarted, untrusted notebook).
+
 Both read the catalog once through the background loop (``client.audio.get_voices()`` and
 ``client.models.list("tts")``, cached by the client). The explorer renders client-side from one
 JSON trait, so filtering 200+ voices never waits for the kernel; a preview asks Python with a
@@ -24,13 +28,15 @@ from venice_nb.core.audio import REGION_LANGUAGE_MAPPING
 from venice_nb.core.types import VoiceDetails
 
 from . import runner
-from .display import escape, widget_bundle, widgets_enabled
+from .display import VNB_MIME, escape, widget_bundle, widgets_enabled
 from .embed import EmbeddedAudio
 
 __all__ = ["Catalog", "VoiceExplorer", "VoicePicker", "load_catalog", "sample_text"]
 
 _HERE = Path(__file__).resolve().parent
 ANY = ""
+UNKNOWN_LANGUAGE = "multilingual / unknown"
+"""The language shown (and filtered on) for voices whose catalog entry gives none."""
 
 SAMPLES = {
     "English": "Hello! I am {voice}. This is how I sound when I read your notebook aloud.",
@@ -69,7 +75,7 @@ class Catalog:
                 "id": v.id,
                 "model": v.model_id,
                 "gender": v.gender,
-                "language": v.language or "",
+                "language": v.language or UNKNOWN_LANGUAGE,
                 "accent": v.accent or "",
                 "region": v.region_code or "",
                 "label": v.label,
@@ -137,10 +143,10 @@ class VoicePicker(ipywidgets.VBox):
         self._language_dd = ipywidgets.Dropdown(options=[("any", ANY)], description="Language")
         self._voice_dd = ipywidgets.Dropdown(options=[], description="Voice")
         style = {"description_width": "70px"}
-        layout = ipywidgets.Layout(width="420px")
         for dd in (self._model_dd, self._gender_dd, self._language_dd, self._voice_dd):
             dd.style = style
-            dd.layout = layout
+            # As wide as the longest entry ("ElevenLabs Turbo v2.5 (tts-elevenlabs-turbo-v2-5)").
+            dd.layout = ipywidgets.Layout(width="max-content", min_width="420px")
         super().__init__(
             children=[
                 self._model_dd,
@@ -150,7 +156,7 @@ class VoicePicker(ipywidgets.VBox):
             **kwargs,
         )
         for dd in (self._gender_dd, self._language_dd):
-            dd.layout = ipywidgets.Layout(width="210px")
+            dd.layout = ipywidgets.Layout(width="max-content", min_width="210px")
         self._model_dd.observe(lambda ch: self._set("model", ch["new"]), "value")
         self._gender_dd.observe(lambda ch: self._set("gender", ch["new"]), "value")
         self._language_dd.observe(lambda ch: self._set("language", ch["new"]), "value")
@@ -175,7 +181,7 @@ class VoicePicker(ipywidgets.VBox):
     # -- what the voice dropdown offers -----------------------------------------------------------
     def languages(self) -> list[str]:
         """Languages among the current model's voices."""
-        return sorted({v.language for v in self.catalog.voices_of(self.model) if v.language})
+        return sorted({v.language or UNKNOWN_LANGUAGE for v in self.catalog.voices_of(self.model)})
 
     def options(self) -> list[VoiceDetails]:
         """The current model's voices that pass the gender and language filters."""
@@ -183,7 +189,7 @@ class VoicePicker(ipywidgets.VBox):
             v
             for v in self.catalog.voices_of(self.model)
             if (not self.gender or v.gender == self.gender)
-            and (not self.language or v.language == self.language)
+            and (not self.language or (v.language or UNKNOWN_LANGUAGE) == self.language)
         ]
 
     def _refresh(self) -> None:
@@ -241,6 +247,37 @@ class VoicePicker(ipywidgets.VBox):
     def magic_line(self) -> str:
         """The ``%%venice_speak`` line for the current choice."""
         return f"%%venice_speak --model {self.model} --voice {self.voice}"
+
+    # -- outputs that outlive the kernel ------------------------------------------------------------
+    def _payload(self) -> dict[str, Any]:
+        return {
+            "kind": "voices",
+            "voices": [r for r in self.catalog.rows() if r["model"] == self.model],
+            "models": [[m, name] for m, name in self.catalog.models],
+            "model_filter": self.model,
+            "selected": self.voice,
+            "status": f"Picked: {self.magic_line} (run the cell to pick again)",
+            "offline_note": "Run the cell to pick a voice with the live picker.",
+        }
+
+    def _repr_html_(self) -> str:
+        return (
+            f"<div>Picked voice: <code>{escape(self.magic_line)}</code> "
+            "(run the cell to pick again)</div>"
+        )
+
+    def __repr__(self) -> str:
+        return f"<VoicePicker: {self.magic_line}>"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        data: dict[str, Any] = {
+            "text/plain": repr(self),
+            "text/html": self._repr_html_(),
+            VNB_MIME: self._payload(),
+        }
+        if widgets_enabled():
+            data.update(widget_bundle(super()))
+        return data
 
 
 # -- VoiceExplorer --------------------------------------------------------------------------------
@@ -384,8 +421,26 @@ class VoiceExplorer(anywidget.AnyWidget):
     def __repr__(self) -> str:
         return f"<VoiceExplorer: {len(self.visible())} of {len(self.voices)} voices>"
 
+    def _payload(self) -> dict[str, Any]:
+        return {
+            "kind": "voices",
+            "voices": self.voices,
+            "models": self.models,
+            "model_filter": self.model_filter,
+            "gender_filter": self.gender_filter,
+            "language_filter": self.language_filter,
+            "accent_filter": self.accent_filter,
+            "query": self.query,
+            "status": "",
+            "offline_note": "Previews are spoken by the kernel: run the cell to hear them.",
+        }
+
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
-        data: dict[str, Any] = {"text/plain": repr(self), "text/html": self._repr_html_()}
+        data: dict[str, Any] = {
+            "text/plain": repr(self),
+            "text/html": self._repr_html_(),
+            VNB_MIME: self._payload(),
+        }
         if widgets_enabled():
             data.update(widget_bundle(super()))
         return data

@@ -1,0 +1,149 @@
+"""A JupyterLab 4 / Notebook 7 server of the tests' own on 127.0.0.1.
+
+Everything Jupyter reads is the test's: config, data (kernel spec pointing at this interpreter,
+venice_nb's built front-end extension) and runtime dirs, with ``JUPYTER_PREFER_ENV_PATH=0`` so a
+virtualenv's own ``python3`` kernel spec cannot win. The token comes from the environment, never
+the command line (it would show in the process list). One server serves both frontends:
+``/lab/tree/NAME`` (JupyterLab) and ``/notebooks/NAME`` (Notebook 7).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+LABEXTENSION = REPO / "venice_nb" / "labextension"
+"""Where ``python labextension/build.py`` writes the built extension (not committed)."""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class JupyterServer:
+    """``jupyter lab`` on a free loopback port, in its own config/data/runtime dirs."""
+
+    def __init__(self, base: Path, extra_env: dict[str, str]) -> None:
+        self.base = base
+        self.root = base / "work"
+        self.root.mkdir(parents=True)
+        data = base / "data"
+        spec = data / "kernels" / "python3"
+        spec.mkdir(parents=True)
+        (spec / "kernel.json").write_text(
+            json.dumps(
+                {
+                    "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                    "display_name": "Python 3 (venice_nb tests)",
+                    "language": "python",
+                }
+            )
+        )
+        (data / "labextensions").mkdir()
+        (data / "labextensions" / "venice-nb").symlink_to(LABEXTENSION)
+        config = base / "config"
+        (config / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension").mkdir(
+            parents=True
+        )
+        # No news / update pop-ups over the notebook.
+        (config / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension" /
+         "notification.jupyterlab-settings").write_text(
+            json.dumps({"fetchNews": "false", "checkForUpdates": False})
+        )  # fmt: skip
+        self.token = secrets.token_hex(16)
+        self.port = _free_port()
+        self.env = {
+            **os.environ,
+            **extra_env,
+            "JUPYTER_CONFIG_DIR": str(config),
+            "JUPYTER_DATA_DIR": str(data),
+            "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
+            "JUPYTER_PREFER_ENV_PATH": "0",
+            "JUPYTER_TOKEN": self.token,
+            "JUPYTERLAB_SETTINGS_DIR": str(config / "lab" / "user-settings"),
+            "JUPYTERLAB_WORKSPACES_DIR": str(base / "workspaces"),
+        }
+        self.log_path = base / "server.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jupyter",
+                "lab",
+                "--no-browser",
+                "--allow-root",
+                f"--port={self.port}",
+                "--ServerApp.ip=127.0.0.1",
+                f"--ServerApp.root_dir={self.root}",
+                "--ServerApp.port_retries=0",
+                "--LabApp.news_url=",
+                "--MappingKernelManager.cull_idle_timeout=0",
+            ],
+            cwd=self.root,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                self.api("GET", "status")
+                return
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"Jupyter did not start:\n{self.log()}") from None
+                time.sleep(0.3)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/api/{path}",
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            raw = answer.read()
+        return json.loads(raw) if raw else None
+
+    def url(self, frontend: str, name: str) -> str:
+        path = f"lab/tree/{name}" if frontend == "lab" else f"notebooks/{name}"
+        return f"http://127.0.0.1:{self.port}/{path}?token={self.token}"
+
+    def kernels(self) -> list[dict[str, Any]]:
+        return list(self.api("GET", "kernels"))
+
+    def shut_down_kernels(self) -> None:
+        for kernel in self.kernels():
+            self.api("DELETE", f"kernels/{kernel['id']}")
+        for session in self.api("GET", "sessions"):
+            self.api("DELETE", f"sessions/{session['id']}")

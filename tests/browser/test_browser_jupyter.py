@@ -1,0 +1,210 @@
+"""Outputs that outlive the kernel, in the real frontends: JupyterLab 4 and Notebook 7 in headless
+Chromium. Each frontend runs a notebook live, saves it, loses its kernel and reopens it; then a
+copy is opened untrusted. Every time, the player loads audio, a clicked word seeks to its start,
+the highlight follows playback, and the voice controls show their voices, never "model not
+found". Waits are for the events checked, with generous bounds, not fixed sleeps."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import PARAGRAPH
+from jupyter_env import LABEXTENSION, JupyterServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.local, pytest.mark.slow]
+
+MIME = "application/vnd.venice-nb.v1+json"
+SPEECH = ".vnb-output .vnb-speech"
+TRANSCRIPT = ".vnb-output .vnb-transcript"
+EXPLORER = ".vnb-output .vnb-vx"
+PICKED = "%%venice_speak --model tts-kokoro --voice af_heart"
+CELLS = [
+    "%load_ext venice_nb",
+    f"%%venice_speak --var talk\n{PARAGRAPH}",
+    "%venice_transcribe talk --var t",
+    "%venice_voices --region b",
+    "from venice_nb.notebook import VoicePicker\nVoicePicker(voice='af_heart')",
+]
+LONG_WAIT = 240_000
+
+
+@pytest.fixture(scope="module")
+def jupyter(offline_env: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    pytest.importorskip("jupyterlab")
+    pytest.importorskip("notebook")
+    if not (LABEXTENSION / "package.json").exists():
+        pytest.fail(
+            "venice_nb's JupyterLab extension is not built: run `python labextension/build.py` "
+            "(needs node and npm), as .ci/run does."
+        )
+    server = JupyterServer(tmp_path_factory.mktemp("jupyter"), {})
+    server.start()
+    yield server
+    server.stop()
+
+
+def _write_notebook(server: JupyterServer, name: str) -> Path:
+    nbformat = pytest.importorskip("nbformat")
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3 (venice_nb tests)",
+        "language": "python",
+    }
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS]
+    path = server.root / name
+    nbformat.write(nb, path)
+    return path
+
+
+def _menu(page: Any, menu: str, item: str) -> None:
+    """Click menu > item; ``item`` is a regular expression for the entry's whole label."""
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(f"^{menu}$")).first.click()
+    entry = page.locator(".lm-Menu-item:not(.lm-mod-disabled) .lm-Menu-itemLabel")
+    entry.filter(has_text=re.compile(f"^{item}$")).first.click()
+
+
+def _wait_kernel_idle(server: JupyterServer) -> None:
+    deadline = time.monotonic() + 120
+    while not any(k.get("execution_state") == "idle" for k in server.kernels()):
+        assert time.monotonic() < deadline, "the notebook's kernel did not start"
+        time.sleep(0.5)
+
+
+def _saved_outputs(path: Path) -> list[dict[str, Any]]:
+    nb = json.loads(path.read_text())
+    return [o for cell in nb["cells"] for o in cell.get("outputs", [])]
+
+
+def _check_outputs(page: Any, *, live: bool) -> None:
+    """Every venice_nb output works: player, transcript (seek, highlight), explorer, picker."""
+    page.wait_for_selector(f"{TRANSCRIPT}[data-wired='1'] .vnb-word", timeout=LONG_WAIT)
+    page.wait_for_selector(f"{EXPLORER} .vnb-vx-row:not([hidden]):visible", timeout=LONG_WAIT)
+    page.wait_for_selector(f"{SPEECH} audio:visible", timeout=LONG_WAIT)
+    assert page.locator("text=model not found").count() == 0
+    assert page.locator("text=Error displaying widget").count() == 0
+    assert page.locator("text=Loading widget").locator("visible=true").count() == 0
+
+    # The player loads its audio; its label gives the duration the browser measures.
+    page.wait_for_function(
+        "sel => { const a = document.querySelector(sel + ' audio'); return a && a.duration > 0; }",
+        arg=SPEECH,
+        timeout=60_000,
+    )
+    duration = page.evaluate("sel => document.querySelector(sel + ' audio').duration", SPEECH)
+    label = page.locator(f"{SPEECH} .vnb-meta").first.inner_text()
+    shown = float(re.search(r"(\d+\.\d) s", label).group(1))
+    assert abs(shown - duration) <= 0.051, (label, duration)
+
+    # A clicked word seeks to its start; the highlight then follows playback.
+    page.wait_for_function(
+        "sel => document.querySelector(sel + ' audio').readyState >= 1", arg=TRANSCRIPT
+    )
+    page.evaluate(
+        """sel => { const root = document.querySelector(sel); const a = root.querySelector('audio');
+        window.vnbSeeks = []; window.vnbActive = [];
+        a.addEventListener('seeking', () => window.vnbSeeks.push(a.currentTime));
+        new MutationObserver(() => window.vnbActive.push(Number(root.dataset.active)))
+          .observe(root, {attributes: true, attributeFilter: ['data-active']}); }""",
+        TRANSCRIPT,
+    )
+    words = page.locator(f"{TRANSCRIPT} .vnb-word")
+    assert words.count() >= 20
+    word = words.nth(9)
+    start = float(word.get_attribute("data-start"))
+    word.click()
+    page.wait_for_function("() => window.vnbSeeks.length >= 1", timeout=30_000)
+    assert abs(page.evaluate("window.vnbSeeks[0]") - start) <= 0.05
+    page.wait_for_function(
+        "() => new Set(window.vnbActive.filter(i => i > 9)).size >= 2", timeout=120_000
+    )
+    seen = page.evaluate("window.vnbActive")
+    assert seen[0] >= 9 and seen == sorted(seen), seen
+    page.evaluate("sel => document.querySelector(sel + ' audio').pause()", TRANSCRIPT)
+
+    # The explorer lists its voices (filters work without a kernel), model ids shown whole.
+    explorer = page.locator(f"{EXPLORER}:visible").first
+    assert explorer.locator(".vnb-vx-count").inner_text().startswith("7 of ")
+    code = explorer.locator(".vnb-vx-row:not([hidden]) .vnb-vx-code").first
+    assert code.evaluate("c => c.scrollWidth <= c.clientWidth + 1")
+    if live:
+        page.wait_for_selector(".widget-dropdown select", timeout=60_000)
+    else:
+        explorer.locator(".vnb-vx-row:not([hidden]) .vnb-vx-play").first.click()
+        assert "run the cell" in explorer.locator(".vnb-vx-status").inner_text().lower()
+        # The picker's static view: its voices and the copyable magic line.
+        picker = page.locator(f"{EXPLORER}:visible").nth(1)
+        assert PICKED in picker.locator(".vnb-vx-status").inner_text()
+        assert picker.locator(".vnb-vx-selected .vnb-vx-code").inner_text() == PICKED
+
+
+@pytest.mark.parametrize("frontend", ["lab", "notebook"])
+def test_outputs_survive_save_shutdown_reopen_and_untrusted(
+    browser: Any, jupyter: JupyterServer, frontend: str
+) -> None:
+    name = f"durable-{frontend}.ipynb"
+    path = _write_notebook(jupyter, name)
+    context = browser.new_context(viewport={"width": 1200, "height": 1000})
+    page = context.new_page()
+    try:
+        # Live: run every cell.
+        page.goto(jupyter.url(frontend, name), wait_until="domcontentloaded", timeout=120_000)
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+        page.wait_for_function(
+            "() => document.querySelectorAll('.jp-Notebook .jp-Cell').length >= 5"
+        )
+        _wait_kernel_idle(jupyter)
+        page.locator(".jp-Notebook .jp-Cell").first.click()
+        _menu(page, "Run", "Run All Cells")
+        page.wait_for_selector(".jp-Notebook .jp-InputPrompt:has-text('[1]')", timeout=60_000)
+        _check_outputs(page, live=True)
+
+        # Save; the file holds venice_nb's mimetype with the audio once, in text/html.
+        _menu(page, "File", "Save( Notebook)?")
+        deadline = time.monotonic() + 60
+        while not any(MIME in o.get("data", {}) for o in _saved_outputs(path)):
+            assert time.monotonic() < deadline, "the notebook was not saved"
+            time.sleep(0.5)
+        outputs = [o for o in _saved_outputs(path) if MIME in o.get("data", {})]
+        assert len(outputs) == 4
+        assert [o["data"][MIME]["kind"] for o in outputs] == [
+            "speech",
+            "transcript",
+            "voices",
+            "voices",
+        ]
+        for o in outputs[:2]:
+            assert "data:audio/" not in json.dumps(o["data"][MIME])
+            assert "".join(o["data"]["text/html"]).count("data:audio/") == 1
+
+        # Kernel gone, page reopened: every output still works, from the saved file.
+        jupyter.shut_down_kernels()
+        page.close()
+        page = context.new_page()
+        page.goto(jupyter.url(frontend, name), wait_until="domcontentloaded", timeout=120_000)
+        _check_outputs(page, live=False)
+
+        # Someone else's copy: untrusted. Same outputs, same behaviour.
+        nb = json.loads(path.read_text())
+        nb["metadata"]["venice_nb_test"] = "opened by someone else"
+        other = f"untrusted-{frontend}.ipynb"
+        (jupyter.root / other).write_text(json.dumps(nb))
+        page.close()
+        page = context.new_page()
+        page.goto(jupyter.url(frontend, other), wait_until="domcontentloaded", timeout=120_000)
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+        _check_outputs(page, live=False)
+        page.screenshot(path=str(jupyter.base / f"untrusted-{frontend}.png"), full_page=True)
+    except Exception:
+        page.screenshot(path=str(jupyter.base / f"failure-{frontend}.png"), full_page=True)
+        print(jupyter.log())
+        raise
+    finally:
+        context.close()
+        jupyter.shut_down_kernels()
