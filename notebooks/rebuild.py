@@ -6,11 +6,11 @@
 
 Each notebook runs in a fresh python3 kernel with no VENICE_API_KEY or VENICE_BASE_URL (so the
 embedded offline engine answers), an empty speech cache and data directory (so the outputs are the
-same run after run, which nbval relies on), and ``VeniceMagics.widgets = "never"``: the saved
-outputs carry the plain HTML player and transcript that GitHub and the docs render, rather than
-widget views that only a live kernel can draw. Plain ipywidgets that are shown (pickers, progress
-bars, buttons) keep their saved state; widgets never shown are dropped from it. Running a notebook
-yourself gives the interactive views.
+same run after run, which ``pytest notebooks`` compares with tolerances, see nbcheck.py), and
+``VeniceMagics.widgets = "never"``: the voice controls are saved as their static views, which
+need no kernel. Players and transcripts are data in any case (venice_nb's mimetype for
+JupyterLab and Notebook 7, HTML for GitHub and the docs). Plain ipywidgets that are shown
+(progress bars, buttons) keep their saved state; widgets never shown are dropped from it.
 """
 
 from __future__ import annotations

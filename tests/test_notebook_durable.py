@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from audio_fixtures import wav_bytes as tone_wav
@@ -17,7 +18,7 @@ from IPython.utils.capture import capture_output
 from venice_nb.core.audio import voice_details
 from venice_nb.core.audioinfo import probe
 from venice_nb.core.types import AudioResponse
-from venice_nb.notebook import embed, settings
+from venice_nb.notebook import UserError, embed, play, settings
 from venice_nb.notebook.display import VNB_MIME, WIDGET_MIME
 from venice_nb.notebook.magics import notebook_message
 from venice_nb.notebook.speech import Speech
@@ -166,3 +167,14 @@ def test_magic_help_is_plain_text(shell: InteractiveShell, magic: str) -> None:
     with capture_output() as out:
         shell.run_cell(f"%{magic}?")
     assert "``" not in out.stdout and not re.search(r"::\s*$", out.stdout, re.M), out.stdout
+
+
+def test_play_shows_any_audio_as_the_durable_player(tmp_path: Path) -> None:
+    path = tmp_path / "clip.mp3"
+    path.write_bytes(embed.transcode_mp3(tone_wav(1.5), "wav"))
+    shown = play(path)
+    assert shown.summary().startswith("1.5 s · clip.mp3")
+    assert shown._repr_mimebundle_()[VNB_MIME]["kind"] == "speech"
+    assert play(path.read_bytes()).duration == pytest.approx(1.5, abs=0.03)
+    with pytest.raises(UserError, match="not audio venice_nb can play"):
+        play(b"<html>captive portal</html>")

@@ -11,7 +11,14 @@ from typing import Any
 from .core import *  # noqa: F403
 from .core import __all__ as _core_all
 
-__all__ = [*_core_all, "load_ipython_extension", "speak", "transcribe", "unload_ipython_extension"]
+__all__ = [
+    *_core_all,
+    "load_ipython_extension",
+    "play",
+    "speak",
+    "transcribe",
+    "unload_ipython_extension",
+]
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -32,6 +39,13 @@ def speak(text: str, **kwargs: Any) -> Any:
     from .notebook.api import speak as _speak
 
     return _speak(text, **kwargs)
+
+
+def play(source: Any, **kwargs: Any) -> Any:
+    """Show audio (an AudioResponse, bytes or a path) as the player that outlives the kernel."""
+    from .notebook.api import play as _play
+
+    return _play(source, **kwargs)
 
 
 def transcribe(source: Any, **kwargs: Any) -> Any:

@@ -10,8 +10,8 @@
 // Controls (voice explorer, voice picker) also carry a widget view. In a trusted notebook whose
 // kernel still has the widget, that live view replaces the static one as soon as it renders;
 // otherwise (kernel gone, restarted, untrusted) the static view stays: never "model not found".
-// This needs the notebook's own rendermime (where ipywidgets registers its renderer), so the
-// plugin adds its factory to each notebook panel as well as to the global registry.
+// This needs the rendermime where ipywidgets registers its renderer: each notebook panel's own in
+// JupyterLab and Notebook 7 (the plugin adds its factory to every panel), the global one in Voila.
 
 import { INotebookTracker } from "@jupyterlab/notebook";
 import { IRenderMimeRegistry } from "@jupyterlab/rendermime";
@@ -217,7 +217,7 @@ const plugin = {
   requires: [IRenderMimeRegistry],
   optional: [INotebookTracker],
   activate(app, rendermime, tracker) {
-    rendermime.addFactory(factory(null), RANK);
+    rendermime.addFactory(factory(rendermime), RANK);
     if (tracker) {
       const adopt = (panel) => {
         const rm = panel.content.rendermime;

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -23,6 +24,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 LABEXTENSION = REPO / "venice_nb" / "labextension"
 """Where ``python labextension/build.py`` writes the built extension (not committed)."""
+
+
+def install_labextension(data_dir: Path) -> None:
+    """Put the built extension where Jupyter looks for prebuilt ones, as the wheel installs it
+    (a copy: Voila refuses to serve files through a symlink that leaves its folders)."""
+    shutil.copytree(LABEXTENSION, data_dir / "labextensions" / "venice-nb")
 
 
 def _free_port() -> int:
@@ -50,8 +57,7 @@ class JupyterServer:
                 }
             )
         )
-        (data / "labextensions").mkdir()
-        (data / "labextensions" / "venice-nb").symlink_to(LABEXTENSION)
+        install_labextension(data)
         config = base / "config"
         (config / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension").mkdir(
             parents=True

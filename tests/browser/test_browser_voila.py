@@ -1,9 +1,11 @@
-"""The real widget path: a notebook served by Voila (a live kernel, JupyterLab's widget manager and
-anywidget's front end) in headless Chromium. The transcript widget seeks and highlights; the voice
-explorer's preview makes a round trip to Python and back as a binary message."""
+"""A notebook served by Voila (a live kernel, JupyterLab's widget manager, anywidget's front end and
+venice_nb's extension installed as the wheel installs it) in headless Chromium. The transcript
+(venice_nb's renderer) seeks and highlights; the voice explorer is the live widget, whose preview
+makes a round trip to Python and back as a binary message."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -14,12 +16,13 @@ from typing import Any
 
 import pytest
 from conftest import PARAGRAPH
+from jupyter_env import LABEXTENSION, install_labextension
 
 pytestmark = [pytest.mark.browser, pytest.mark.local, pytest.mark.slow]
 
-# The widget view (anywidget), not the HTML fallback: it sits in a Lumino widget.
-WIDGET_TRANSCRIPT = ".jp-OutputArea-output .lm-Widget .vnb-transcript"
-WIDGET_EXPLORER = ".jp-OutputArea-output .lm-Widget .vnb-vx"
+# Drawn by venice_nb's renderer (not the HTML fallback); the explorer by its live widget view.
+WIDGET_TRANSCRIPT = ".vnb-output .vnb-transcript"
+WIDGET_EXPLORER = ".vnb-output .vnb-live .vnb-vx"
 
 
 def _free_port() -> int:
@@ -47,6 +50,11 @@ def voila_url(offline_env: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     ]
     path = workdir / "voila.ipynb"
     nbformat.write(nb, path)
+    if not (LABEXTENSION / "package.json").exists():
+        pytest.fail("venice_nb's extension is not built: run `python labextension/build.py`.")
+    data = workdir / "jupyter-data"
+    install_labextension(data)
+    env = {**os.environ, "JUPYTER_DATA_DIR": str(data)}
     port = _free_port()
     log = (workdir / "voila.log").open("w")
     proc = subprocess.Popen(
@@ -61,6 +69,7 @@ def voila_url(offline_env: Path, tmp_path_factory: pytest.TempPathFactory) -> It
             "--VoilaConfiguration.file_allowlist=[]",
         ],
         cwd=workdir,
+        env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )

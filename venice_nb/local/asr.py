@@ -22,8 +22,11 @@ def _resolve_whisper_model(model: str | None) -> str:
 class WhisperEngine:
     """Whisper behind a lock-free ``transcribe``: CTranslate2 runs ``workers`` requests at once."""
 
-    def __init__(self, model: str | None, threads: int, workers: int) -> None:
+    def __init__(
+        self, model: str | None, threads: int, workers: int, compute_type: str = "int8"
+    ) -> None:
         self._model_name = model
+        self._compute_type = compute_type
         self._threads = max(1, threads)
         self._workers = max(1, workers)
         self._model: Any = None
@@ -52,7 +55,7 @@ class WhisperEngine:
                 self._model = WhisperModel(
                     _resolve_whisper_model(self._model_name),
                     device="cpu",
-                    compute_type="int8",
+                    compute_type=self._compute_type,
                     cpu_threads=self._threads,
                     num_workers=self._workers,
                 )

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from .config import LocalConfig
+from .config import WHISPER_COMPUTE_TYPES, LocalConfig
 
 
 def build_parser(prog: str = "venice-nb serve") -> argparse.ArgumentParser:
@@ -57,7 +57,22 @@ def build_parser(prog: str = "venice-nb serve") -> argparse.ArgumentParser:
         help="where cloned voices are kept [env VENICE_NB_DATA_DIR; default ~/.cache/venice_nb/local]",
     )
     parser.add_argument(
-        "--workers", type=int, default=None, help="engine threads (default: one per core)"
+        "--workers",
+        type=int,
+        default=None,
+        help="requests rendered at once [env VENICE_NB_WORKERS; default: one per core]",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads each model may use [env VENICE_NB_THREADS; default: every core]",
+    )
+    parser.add_argument(
+        "--whisper-compute-type",
+        choices=WHISPER_COMPUTE_TYPES,
+        default=None,
+        help="CTranslate2 compute type for Whisper [env VENICE_NB_WHISPER_COMPUTE_TYPE; default int8]",
     )
     parser.add_argument(
         "--list-voices",
@@ -77,6 +92,10 @@ def _config(args: argparse.Namespace) -> LocalConfig:
         config.data_dir = Path(args.data_dir).expanduser()
     if args.workers:
         config.workers = max(1, args.workers)
+    if args.threads:
+        config.threads = max(1, args.threads)
+    if args.whisper_compute_type:
+        config.whisper_compute_type = args.whisper_compute_type
     return config
 
 

@@ -19,8 +19,21 @@ def default_data_dir() -> Path:
     return Path(base) / "venice_nb" / "local"
 
 
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        return max(1, int(value))
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {value!r}.") from None
+
+
 def default_workers() -> int:
-    """One engine thread per core the process may use."""
+    """``$VENICE_NB_WORKERS``, else one engine thread per core the process may use."""
+    env = _env_int("VENICE_NB_WORKERS")
+    if env is not None:
+        return env
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not on Linux
@@ -32,6 +45,9 @@ def _env_or_none(name: str) -> str | None:
     return value or None
 
 
+WHISPER_COMPUTE_TYPES = ("int8", "int8_float32", "int16", "float32", "default", "auto")
+
+
 @dataclass
 class LocalConfig:
     """Everything the local server needs; every field has a working default.
@@ -40,7 +56,10 @@ class LocalConfig:
     piper voice name such as ``en_US-lessac-medium`` downloaded into the data dir when the machine
     has network; None means the bundled ``en_US-joe-medium``. ``whisper_model`` is a
     CTranslate2 model directory or a faster-whisper size name (``base.en``); None means the
-    bundled ``tiny.en``.
+    bundled ``tiny.en``. ``threads`` caps the threads each model may use (default: every core;
+    ``$VENICE_NB_THREADS``); ``whisper_compute_type`` is CTranslate2's (``int8`` by default,
+    ``$VENICE_NB_WHISPER_COMPUTE_TYPE``). Both change results only in the last decimals, which is
+    how the test suite checks that saved notebooks hold on other machines.
     """
 
     piper_model: str | None = field(default_factory=lambda: _env_or_none("VENICE_NB_PIPER_MODEL"))
@@ -51,14 +70,24 @@ class LocalConfig:
     token: str | None = None
     workers: int = field(default_factory=default_workers)
     max_upload_bytes: int = MAX_UPLOAD_BYTES
+    threads: int | None = field(default_factory=lambda: _env_int("VENICE_NB_THREADS"))
+    whisper_compute_type: str = field(
+        default_factory=lambda: _env_or_none("VENICE_NB_WHISPER_COMPUTE_TYPE") or "int8"
+    )
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser()
         self.workers = max(1, int(self.workers))
+        if self.whisper_compute_type not in WHISPER_COMPUTE_TYPES:
+            raise ValueError(
+                f"Unknown Whisper compute type {self.whisper_compute_type!r}; use one of "
+                f"{', '.join(WHISPER_COMPUTE_TYPES)}."
+            )
 
     def __repr__(self) -> str:
         token = "set" if self.token else "None"
         return (
             f"LocalConfig(piper_model={self.piper_model!r}, whisper_model={self.whisper_model!r}, "
-            f"data_dir={str(self.data_dir)!r}, token={token}, workers={self.workers})"
+            f"data_dir={str(self.data_dir)!r}, token={token}, workers={self.workers}, "
+            f"threads={self.threads}, whisper_compute_type={self.whisper_compute_type!r})"
         )

@@ -135,12 +135,15 @@ class LocalService:
         self.catalog: Catalog = load_catalog()
         workers = config.workers
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="venice-nb-engine")
-        cores = os.cpu_count() or 1
+        cores = config.threads or os.cpu_count() or 1
         self.piper = PiperEngine(config.piper_model, config.data_dir, threads=cores)
         self.espeak = EspeakEngine()
         self.speech = SpeechEngine(self.piper, self.espeak)
         self.whisper = WhisperEngine(
-            config.whisper_model, threads=max(1, cores // workers), workers=workers
+            config.whisper_model,
+            threads=max(1, cores // workers),
+            workers=workers,
+            compute_type=config.whisper_compute_type,
         )
         self._clones: CloneStore | None = None
         self._clones_lock = threading.Lock()

@@ -7,7 +7,7 @@ work in plain Python cells. Everything here runs the async core on one backgroun
 
 from __future__ import annotations
 
-from .api import SpeechRequest, UserError, speak, transcribe
+from .api import SpeechRequest, UserError, play, speak, transcribe
 from .cache import CacheInfo, SpeechCache
 from .embed import EmbeddedAudio
 from .magics import VeniceMagics, load_ipython_extension, unload_ipython_extension
@@ -31,6 +31,7 @@ __all__ = [
     "VoicePicker",
     "Word",
     "load_ipython_extension",
+    "play",
     "speak",
     "transcribe",
     "unload_ipython_extension",

@@ -35,6 +35,7 @@ from .transcript import Transcript
 __all__ = [
     "SpeechRequest",
     "UserError",
+    "play",
     "speak",
     "speech_async",
     "transcribe",
@@ -287,6 +288,37 @@ def speak(
         autoplay=conf.autoplay if autoplay is None else autoplay,
         note=note,
         params={"format": request.format, **request.options()},
+    )
+
+
+def play(source: Any, *, autoplay: bool = False) -> Speech:
+    """Show any audio as venice_nb's player: an ``AudioResponse`` from the core, a
+    :class:`Speech`, audio bytes, or a file path. Unlike ``IPython.display.Audio`` it plays in
+    untrusted notebooks and after a saved notebook is reopened in JupyterLab or Notebook 7."""
+    if isinstance(source, Speech):
+        source = source.audio
+    name = "audio"
+    if isinstance(source, AudioResponse):
+        audio = source
+    else:
+        src = _source(source)
+        name = src.name
+        data = src.data if src.data is not None else src.path.read_bytes()  # type: ignore[union-attr]
+        fmt = sniff_format(data)
+        if fmt is None:
+            raise UserError(
+                f"{src.name!r} is not audio venice_nb can play; give mp3, opus, aac, flac or wav."
+            )
+        audio = AudioResponse(data, content_type=CONTENT_TYPES.get(fmt, "audio/" + fmt))
+    embedded, note = embed_speech(audio)
+    return Speech(
+        audio=audio,
+        text="",
+        model=audio.model or name,
+        voice=audio.voice or "",
+        embedded=embedded,
+        autoplay=autoplay,
+        note=note,
     )
 
 

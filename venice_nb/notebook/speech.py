@@ -104,8 +104,8 @@ class Speech(RichOutput):
     # -- display ------------------------------------------------------------------------------
     def summary(self) -> str:
         dur = self.duration
-        bits = [f"{dur:.1f} s" if dur is not None else "? s", f"{self.model} / {self.voice}"]
-        return " · ".join(bits)
+        source = f"{self.model} / {self.voice}" if self.voice else self.model
+        return " · ".join([f"{dur:.1f} s" if dur is not None else "? s", source])
 
     def badges(self) -> list[list[str]]:
         out: list[list[str]] = []
