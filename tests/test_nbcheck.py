@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "notebooks"))
 
-from nbcheck import compare_cell, compare_notebook, compare_text  # noqa: E402
+from nbcheck import compare_cell, compare_notebook, compare_text
 
 WORDS = (
     '<span class="vnb-word" data-start="2.060" data-end="2.300">at</span> '
