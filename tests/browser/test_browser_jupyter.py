@@ -120,7 +120,9 @@ def _check_outputs(page: Any, *, live: bool) -> None:
     start = float(word.get_attribute("data-start"))
     word.click()
     page.wait_for_function("() => window.vnbSeeks.length >= 1", timeout=30_000)
-    assert abs(page.evaluate("window.vnbSeeks[0]") - start) <= 0.05
+    error = abs(page.evaluate("window.vnbSeeks[0]") - start)
+    print(f"seek error {error:.4f} s (word starts at {start:.3f} s)")
+    assert error <= 0.05
     page.wait_for_function(
         "() => new Set(window.vnbActive.filter(i => i > 9)).size >= 2", timeout=120_000
     )

@@ -17,9 +17,10 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 import aiohttp
 
 from .audioinfo import PCM_DEFAULT_RATE, PCM_SAMPLE_RATES, pcm_rate
+from .containers import SegmentJoiner
 from .errors import APIError, InvalidRequestError
 from .files import TRANSCRIBE_CONTAINERS, AudioInput, open_audio_input
-from .segments import SegmentJoiner, max_words_for_model, split_text
+from .sentences import max_words_for_model, split_text
 from .types import (
     AudioResponse,
     AudioTranscriptionResponse,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from .segments import SegmentJoiner
+from .containers import SegmentJoiner
 
 __all__ = ["AudioInfo", "probe"]
 

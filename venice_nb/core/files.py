@@ -66,7 +66,7 @@ class AudioInput:
 
 
 def _sniff(head: bytes) -> str | None:
-    from .segments import sniff_format
+    from .containers import sniff_format
 
     return sniff_format(head)
 
