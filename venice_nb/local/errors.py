@@ -49,8 +49,11 @@ class ValidationErrors:
 
     def raise_if_any(self) -> None:
         """Raise a 400 whose message names the first problem and whose details hold them all."""
-        if not self:
-            return
+        if self:
+            raise self.error()
+
+    def error(self) -> ApiError:
+        """The 400 whose message names the first problem and whose details hold them all."""
         first = ""
         for key, value in self.tree.items():
             if key == "_errors":
@@ -60,7 +63,7 @@ class ValidationErrors:
                 continue
             first = f"{key}: {value['_errors'][0]}"
             break
-        raise ApiError(400, f"Invalid request: {first}", "INVALID_REQUEST", self.tree)
+        return ApiError(400, f"Invalid request: {first}", "INVALID_REQUEST", self.tree)
 
 
 def bad_request(field: str | None, message: str, code: str = "INVALID_REQUEST") -> ApiError:

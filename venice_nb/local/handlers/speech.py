@@ -1,0 +1,176 @@
+"""``POST /audio/speech``: text spoken by piper / espeak-ng in the requested voice and format,
+whole or streamed sentence by sentence."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from aiohttp import web
+
+from .. import audio
+from ..catalog import STREAMING_MODELS, output_rate
+from ..errors import ApiError, bad_request
+from ..requests import SpeechBody, parse, read_json
+from ..service import LocalService, service_of
+from ..tts import SpeechEngine, split_sentences
+from ..voices import (
+    CLONE_PREFIX,
+    VoicePlan,
+    is_custom_voice_id,
+    plan_for_custom_id,
+    plan_for_info,
+    plan_for_pitch,
+)
+
+__all__ = ["LOCAL_VOICE_HEADER", "create_speech"]
+
+LOCAL_VOICE_HEADER = "x-venice-nb-local-voice"
+
+
+@dataclass(frozen=True)
+class _Speech:
+    """A validated speech request, resolved against the catalog."""
+
+    input: str
+    model: str
+    voice: str
+    response_format: str
+    speed: float
+    streaming: bool
+
+
+async def create_speech(request: web.Request) -> web.StreamResponse:
+    """The audio of ``input``: one body, or chunked sentence by sentence for streaming models."""
+    service = service_of(request.app)
+    if request.content_type != "application/json":
+        raise ApiError(
+            415,
+            f"Invalid request content-type {request.content_type!r}: send the speech request as application/json.",
+            "INVALID_CONTENT_TYPE",
+        )
+    req = _resolve(service, parse(SpeechBody, await read_json(request)))
+    model_id = req.model
+    plan, clone_id = _plan_voice(service, model_id, req.voice)
+    fmt = req.response_format
+    rate = output_rate(model_id)
+    headers = {LOCAL_VOICE_HEADER: plan.label()}
+    content_type = audio.CONTENT_TYPES[fmt]
+    text = req.input
+    speed = req.speed
+
+    if req.streaming and model_id in STREAMING_MODELS:
+        response = web.StreamResponse(headers=headers)
+        response.content_type = content_type
+        response.enable_chunked_encoding()
+        encoder = audio.StreamEncoder(fmt, rate, streaming=True)
+        try:
+            await response.prepare(request)
+            for sentence in split_sentences(text) or [text]:
+                if request.transport is None or request.transport.is_closing():
+                    return response  # the client left: stop synthesising
+                chunk = await service.run(
+                    _render_chunk, service.speech, encoder, plan, sentence, speed, rate
+                )
+                if chunk:
+                    await response.write(chunk)
+            tail = await service.run(encoder.finish)
+            if tail:
+                await response.write(tail)
+            await response.write_eof()
+        except ConnectionResetError:
+            return response  # the client hung up mid-stream; nothing to answer
+        finally:
+            encoder.close()
+        _touch_clone(service, clone_id)
+        return response
+
+    data = await service.run(_render_whole, service.speech, plan, text, speed, rate, fmt)
+    _touch_clone(service, clone_id)
+    return web.Response(body=data, headers=headers, content_type=content_type)
+
+
+def _resolve(service: LocalService, body: SpeechBody) -> _Speech:
+    """The body checked against the catalog: 404 unknown model, 400 format the model lacks."""
+    model = body.model
+    entry = service.model_of_kind(model, "tts")
+    spec = entry["model_spec"]
+    fmt = body.response_format
+    if fmt is None:
+        fmt = spec["default_format"]
+    elif fmt not in spec["supported_formats"]:
+        raise bad_request(
+            "response_format",
+            f"Model {model} does not support response_format {fmt!r}; supported formats: {', '.join(spec['supported_formats'])}.",
+        )
+    return _Speech(
+        input=body.input,
+        model=model,
+        voice=body.voice if body.voice is not None else service.catalog.default_voice(model),
+        response_format=fmt,
+        speed=body.speed,
+        streaming=body.streaming,
+    )
+
+
+def _render_chunk(
+    speech: SpeechEngine,
+    encoder: audio.StreamEncoder,
+    plan: VoicePlan,
+    text: str,
+    speed: float,
+    rate: int,
+) -> bytes:
+    return encoder.feed(speech.render(plan, text, speed, rate))
+
+
+def _render_whole(
+    speech: SpeechEngine, plan: VoicePlan, text: str, speed: float, rate: int, fmt: str
+) -> bytes:
+    samples = speech.render(plan, text, speed, rate)
+    if samples.size == 0:  # nothing speakable (punctuation only): a short silence
+        samples = np.zeros(rate // 10, np.float32)
+    return audio.encode(samples, rate, fmt)
+
+
+def _touch_clone(service: LocalService, clone_id: str | None) -> None:
+    if clone_id:
+        service.clones.touch(clone_id)
+
+
+def _plan_voice(service: LocalService, model_id: str, voice: str) -> tuple[VoicePlan, str | None]:
+    """The rendering plan of ``voice`` with ``model_id`` (catalog voice, clone or custom id)."""
+    catalog = service.catalog
+    piper_name = service.piper.voice_name
+    if voice.startswith(CLONE_PREFIX):
+        clone = service.clones.get(voice)
+        if clone is None:
+            raise bad_request(
+                "voice",
+                f"Unknown cloned voice {voice!r}; create a handle with POST /audio/voices first.",
+            )
+        if clone.model != model_id:
+            raise bad_request(
+                "voice",
+                f"The cloned voice {voice!r} was made for model {clone.model}; use it with that model.",
+            )
+        if clone.expires < time.time():
+            when = dt.datetime.fromtimestamp(clone.expires, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+            raise bad_request(
+                "voice",
+                f"The cloned voice {voice!r} expired on {when}; upload the sample again to POST /audio/voices.",
+            )
+        return plan_for_pitch(clone.f0_hz, piper_name), clone.id
+    if voice in catalog.voices(model_id):
+        return plan_for_info(catalog.voice_info(model_id, voice), piper_name), None
+    spec = catalog.spec(model_id)
+    if spec.get("supports_custom_voice_id") and is_custom_voice_id(voice):
+        return plan_for_custom_id(model_id, voice, piper_name), None
+    examples = ", ".join(catalog.voices(model_id)[:4])
+    raise bad_request(
+        "voice",
+        f"Voice {voice!r} is not available for model {model_id} (voices are case-sensitive); "
+        f"GET /models?type=tts lists its voices, e.g. {examples}.",
+    )

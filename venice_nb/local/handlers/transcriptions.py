@@ -1,0 +1,42 @@
+"""``POST /audio/transcriptions``: a multipart upload transcribed by faster-whisper."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from ..requests import TranscriptionForm, parse
+from ..service import LocalService, service_of
+from ..uploads import decode_upload, read_multipart
+
+__all__ = ["TRANSCRIBE_CONTAINERS", "transcribe"]
+
+TRANSCRIBE_CONTAINERS = ("wav", "flac", "m4a", "aac", "mp3", "ogg", "webm")
+
+
+async def transcribe(request: web.Request) -> web.StreamResponse:
+    """The upload's text as JSON (with segments when ``timestamps``) or as plain text."""
+    service = service_of(request.app)
+    upload = await read_multipart(
+        request, set(TranscriptionForm.model_fields), service.config.max_upload_bytes
+    )
+    try:
+        form = parse(TranscriptionForm, upload.form())
+        service.model_of_kind(form.model, "asr")
+        result = await service.run(
+            _transcribe_file, service, form.file, upload.file_size, form.timestamps, form.language
+        )
+    finally:
+        upload.cleanup()
+    if form.response_format == "text":
+        return web.Response(text=result["text"], content_type="text/plain")
+    return web.json_response(result)
+
+
+def _transcribe_file(
+    service: LocalService, path: Path, size: int, timestamps: bool, language: str | None
+) -> dict[str, Any]:
+    samples = decode_upload(path, size, TRANSCRIBE_CONTAINERS, "ASR_UPSTREAM_VALIDATION_FAILED")
+    return service.whisper.transcribe(samples, timestamps, language)

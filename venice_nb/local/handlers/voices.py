@@ -1,0 +1,63 @@
+"""``POST /audio/voices``: a voice sample turned into a ``vv_`` handle (pitch-matched cloning)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .. import audio
+from ..errors import ApiError, bad_request
+from ..requests import CreateVoiceForm, parse
+from ..service import service_of
+from ..uploads import decode_upload, read_multipart
+
+__all__ = ["MIN_CLONE_SECONDS", "create_voice"]
+
+MIN_CLONE_SECONDS = 1.0
+
+
+async def create_voice(request: web.Request) -> web.Response:
+    """Store a cloned voice for a model that can clone; answers its ``id`` and ``model``."""
+    service = service_of(request.app)
+    upload = await read_multipart(
+        request, set(CreateVoiceForm.model_fields), service.config.max_upload_bytes
+    )
+    try:
+        form = parse(CreateVoiceForm, upload.form())
+        model = form.model
+        entry = service.catalog.model(model)
+        if entry is None:
+            raise ApiError(
+                404,
+                f"The model {model!r} does not exist; voice cloning works with tts-chatterbox-hd or tts-minimax-speech-02-hd.",
+                "MODEL_NOT_FOUND",
+            )
+        cloning = entry["model_spec"].get("voice_cloning")
+        if not cloning:
+            raise bad_request(
+                "model",
+                f"Model {model} cannot clone voices; use tts-chatterbox-hd or tts-minimax-speech-02-hd.",
+                "INVALID_MODEL",
+            )
+        accepted = tuple(cloning["accepted_formats"])
+        container = await service.run(audio.sniff_file, form.file)
+        if upload.file_size and container not in accepted:
+            found = container or "an unrecognised format"
+            raise bad_request(
+                "file",
+                f"Model {model} accepts voice samples as {', '.join(accepted)}; the upload is {found}.",
+                "INVALID_AUDIO_FORMAT",
+            )
+        samples = await service.run(
+            decode_upload, form.file, upload.file_size, accepted, "INVALID_AUDIO"
+        )
+    finally:
+        upload.cleanup()
+    seconds = samples.size / audio.ASR_RATE
+    if seconds < MIN_CLONE_SECONDS:
+        raise bad_request(
+            "file",
+            f"The voice sample lasts {seconds:.2f} s; send at least {MIN_CLONE_SECONDS:.0f} s of speech (5-10 s recommended).",
+        )
+    f0 = await service.run(audio.estimate_f0, samples, audio.ASR_RATE)
+    voice = await service.run(service.clones.create, model, f0, seconds)
+    return web.json_response({"id": voice.id, "model": voice.model})

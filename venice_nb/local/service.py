@@ -1,0 +1,138 @@
+"""The state behind the offline server's routes: catalog, engines, thread pool, cloned voices,
+rate window, and the catalog lookup shared by the speech and transcription endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from .asr import WhisperEngine
+from .catalog import Catalog, load_catalog
+from .clones import CloneStore
+from .config import LocalConfig
+from .errors import ApiError, bad_request
+from .tts import EspeakEngine, PiperEngine, SpeechEngine
+
+__all__ = ["API_PREFIX", "SERVICE_KEY", "LocalService", "RateWindow", "service_of"]
+
+T = TypeVar("T")
+
+API_PREFIX = "/api/v1"
+
+
+class RateWindow:
+    """Counts requests per minute for the ``x-ratelimit-*`` headers (nothing is refused)."""
+
+    LIMIT_REQUESTS = 10_000
+    LIMIT_TOKENS = 10_000_000
+
+    def __init__(self) -> None:
+        self._start = time.time()
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def headers(self) -> dict[str, str]:
+        """Count one more request and return the headers describing the current window."""
+        now = time.time()
+        with self._lock:
+            if now - self._start >= 60:
+                self._start = now
+                self._count = 0
+            self._count += 1
+            count = self._count
+            reset = self._start + 60
+        return {
+            "x-ratelimit-limit-requests": str(self.LIMIT_REQUESTS),
+            "x-ratelimit-remaining-requests": str(max(0, self.LIMIT_REQUESTS - count)),
+            "x-ratelimit-reset-requests": str(math.ceil(reset)),
+            "x-ratelimit-limit-tokens": str(self.LIMIT_TOKENS),
+            "x-ratelimit-remaining-tokens": str(self.LIMIT_TOKENS),
+            "x-ratelimit-reset-tokens": str(max(1, math.ceil(reset - now))),
+        }
+
+
+class LocalService:
+    """State behind the routes: catalog, engines, thread pool, cloned voices, rate counter."""
+
+    def __init__(self, config: LocalConfig) -> None:
+        self.config = config
+        self.catalog: Catalog = load_catalog()
+        workers = config.workers
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="venice-nb-engine")
+        cores = config.threads or os.cpu_count() or 1
+        self.piper = PiperEngine(config.piper_model, config.data_dir, threads=cores)
+        self.espeak = EspeakEngine()
+        self.speech = SpeechEngine(self.piper, self.espeak)
+        self.whisper = WhisperEngine(
+            config.whisper_model,
+            threads=max(1, cores // workers),
+            workers=workers,
+            compute_type=config.whisper_compute_type,
+        )
+        self._clones: CloneStore | None = None
+        self._clones_lock = threading.Lock()
+        self.rate = RateWindow()
+
+    @property
+    def clones(self) -> CloneStore:
+        """The cloned-voice store, opened on first use (the data dir is created only then)."""
+        with self._clones_lock:
+            if self._clones is None:
+                self._clones = CloneStore(self.config.data_dir)
+            return self._clones
+
+    def labels(self) -> dict[str, str]:
+        """How the catalog names the local engines."""
+        return {
+            "tts": f"piper {self.piper.voice_name} + espeak-ng",
+            "asr": f"faster-whisper {self.whisper.model_name} int8 CPU",
+        }
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking engine work on the pool, off the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, fn, *args)
+
+    def warm_up(self) -> None:
+        """Load both models now (``venice-nb serve`` does this in the background at start)."""
+        self.piper.load()
+        self.whisper.load()
+
+    def close(self) -> None:
+        """Stop the engine pool (queued work is cancelled)."""
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def model_of_kind(self, model: str, kind: str) -> dict[str, Any]:
+        """The catalog entry of ``model``: 404 when unknown, 400 when it is not a ``kind`` model."""
+        what = {"tts": ("speech", "text-to-speech"), "asr": ("transcription", "transcription")}
+        plural, single = what[kind]
+        entry = self.catalog.model(model)
+        if entry is None:
+            raise ApiError(
+                404,
+                f"The model {model!r} does not exist; GET /models?type={kind} lists the {plural} models.",
+                "MODEL_NOT_FOUND",
+            )
+        if entry["type"] != kind:
+            raise bad_request(
+                "model",
+                f"{model!r} is not a {single} model; pick one from GET /models?type={kind}.",
+                "INVALID_MODEL",
+            )
+        return entry
+
+
+SERVICE_KEY: web.AppKey[LocalService] = web.AppKey("venice_nb_service", LocalService)
+
+
+def service_of(app: web.Application) -> LocalService:
+    """The service object of an app made by ``create_app`` (for warm-up, handlers and tests)."""
+    return app[SERVICE_KEY]
