@@ -371,6 +371,7 @@ SERVER_CASES: list[tuple[str, str, str, str | None, bytes, int]] = [
     ("invalid UTF-8", "POST", SPEECH, JSON_CT, b'{"input": "caf\xe9"}', 400),
     ("NaN speed", "POST", SPEECH, JSON_CT, b'{"input": "hi", "speed": NaN}', 400),
     ("5000-digit number", "POST", SPEECH, JSON_CT, b'{"input": "hi", "speed": ' + b"9" * 5000 + b"}", 400),
+    ("400-digit number (over a float)", "POST", SPEECH, JSON_CT, b'{"input": "hi", "speed": 1' + b"0" * 400 + b"}", 400),
     ("unknown field", "POST", SPEECH, JSON_CT, b'{"input": "hi", "volume": 11}', 400),
     ("input a number", "POST", SPEECH, JSON_CT, b'{"input": 5}', 400),
     ("input missing", "POST", SPEECH, JSON_CT, b'{"voice": "af_heart"}', 400),

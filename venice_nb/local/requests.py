@@ -106,6 +106,13 @@ def Number(low: float, high: float) -> PlainValidator:
     def check(value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _problem(f"Expected number, received {json_type(value)}")
+        try:
+            float(value)
+        except OverflowError:  # a JSON integer of hundreds of digits
+            raise _problem(
+                f"Expected a finite number from {low:g} to {high:g}, received an integer of "
+                f"{len(str(abs(value)))} digits"
+            ) from None
         if not math.isfinite(value):
             raise _problem(f"Expected a finite number from {low:g} to {high:g}, received {value}")
         if value < low:
