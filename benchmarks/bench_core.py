@@ -21,11 +21,9 @@ from pathlib import Path
 import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # testkit/ (shared with the tests) and venice_nb from this checkout
 
-from standin import StandIn  # noqa: E402
-
+from testkit.standin import StandIn  # noqa: E402
 from venice_nb import VeniceClient  # noqa: E402
 from venice_nb.core.segments import split_text  # noqa: E402
 

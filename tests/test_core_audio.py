@@ -8,9 +8,9 @@ from typing import Any
 
 import av
 import pytest
-from audio_fixtures import wav_bytes
-from standin import StandIn, speech_seconds
 
+from testkit.audio_fixtures import wav_bytes
+from testkit.standin import StandIn, speech_seconds
 from venice_nb import VeniceClient
 from venice_nb.core.audio import REGION_LANGUAGE_MAPPING
 from venice_nb.core.errors import InvalidRequestError, NotFoundError

@@ -7,8 +7,8 @@ import pickle
 import time
 
 import pytest
-from standin import Fault, StandIn
 
+from testkit.standin import Fault, StandIn
 from venice_nb import VeniceClient
 from venice_nb.core.errors import (
     APIConnectionError,

@@ -23,11 +23,11 @@ pytest.importorskip("faster_whisper")
 
 import aiohttp
 import yaml
-from audio_fixtures import encode, tone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from standin import load_contract, shared_dir
 
+from testkit.audio_fixtures import encode, tone
+from testkit.standin import load_contract, shared_dir
 from venice_nb.local import LocalConfig, LocalServer
 
 pytestmark = [

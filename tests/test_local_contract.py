@@ -20,8 +20,8 @@ pytest.importorskip("faster_whisper")
 import aiohttp
 import av
 import numpy as np
-from standin import load_contract, shared_dir
 
+from testkit.standin import load_contract, shared_dir
 from venice_nb.local import LocalConfig, LocalServer
 
 pytestmark = pytest.mark.local

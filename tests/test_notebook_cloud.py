@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
-from standin import StandIn
 
+from testkit.standin import StandIn
 from venice_nb.notebook.speech import Speech
 
 KEY = "test-key"

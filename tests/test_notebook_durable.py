@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from audio_fixtures import wav_bytes as tone_wav
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
+from testkit.audio_fixtures import wav_bytes as tone_wav
 from venice_nb.core.audio import voice_details
 from venice_nb.core.audioinfo import probe
 from venice_nb.core.types import AudioResponse

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from audio_fixtures import encode, tone
-from standin import Fault, StandIn
 
+from testkit.audio_fixtures import encode, tone
+from testkit.standin import Fault, StandIn
 from venice_nb import VeniceClient
 from venice_nb.core.audio import SpeechStream
 from venice_nb.core.errors import (

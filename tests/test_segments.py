@@ -11,7 +11,10 @@ from functools import cache
 
 import numpy as np
 import pytest
-from audio_fixtures import (
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from testkit.audio_fixtures import (
     DURATIONS,
     RATE,
     decode,
@@ -25,9 +28,6 @@ from audio_fixtures import (
     segments,
     tone,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from venice_nb.core.segments import (
     DEFAULT_MAX_WORDS,
     QWEN3_MAX_WORDS,

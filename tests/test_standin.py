@@ -15,7 +15,8 @@ import jsonschema
 import numpy as np
 import pytest
 import pytest_asyncio
-from standin import (
+
+from testkit.standin import (
     MAX_UPLOAD_BYTES,
     Fault,
     StandIn,
@@ -24,7 +25,6 @@ from standin import (
     synthesize,
     tone_frequency,
 )
-from standin import standin as standin  # the fixture, re-exported so pytest finds it
 
 AUTH = {"Authorization": "Bearer test-key"}
 RATE_HEADERS = (

@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from kernelspec import write_kernel_spec
+from testkit.kernelspec import write_kernel_spec
 
 REPO = Path(__file__).resolve().parents[2]
 LABEXTENSION = REPO / "venice_nb" / "labextension"

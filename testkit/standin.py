@@ -20,7 +20,7 @@ import time
 import uuid
 import zlib
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -28,7 +28,6 @@ from typing import Any, Literal
 import av
 import jsonschema
 import numpy as np
-import pytest_asyncio
 import yaml
 from aiohttp import web
 from multidict import CIMultiDict
@@ -1089,16 +1088,6 @@ class StandIn:
         return await self._deliver(request, fault, make)
 
 
-# --------------------------------------------------------------------------- fixture
-
-
-@pytest_asyncio.fixture
-async def standin() -> AsyncIterator[StandIn]:
-    """A started stand-in expecting the API key "test-key"; closed after the test."""
-    async with StandIn(api_key="test-key") as server:
-        yield server
-
-
 __all__ = [
     "API_PREFIX",
     "DEFAULT_FAULT_KINDS",
@@ -1113,7 +1102,6 @@ __all__ = [
     "shared_dir",
     "sniff_container",
     "speech_seconds",
-    "standin",
     "synthesize",
     "tone_frequency",
 ]
