@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -33,7 +34,24 @@ def build_parser(prog: str = "venice-nb serve") -> argparse.ArgumentParser:
         "--port", type=int, default=8765, help="port to bind (default 8765; 0 picks a free one)"
     )
     parser.add_argument(
-        "--token", default=None, help="require 'Authorization: Bearer TOKEN' on the audio endpoints"
+        "--token",
+        default=None,
+        help="require 'Authorization: Bearer TOKEN' on the audio endpoints (visible to other "
+        "local users in the process list: prefer VENICE_NB_SERVER_TOKEN or --token-file)",
+    )
+    parser.add_argument(
+        "--token-file",
+        default=None,
+        metavar="PATH",
+        help="read the token from the first line of this file",
+    )
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        default=None,
+        metavar="ORIGIN",
+        help="a web origin (https://app.example) allowed to call the server besides its own; "
+        "repeatable [env VENICE_NB_ALLOW_ORIGINS, comma-separated]",
     )
     parser.add_argument(
         "--piper-model",
@@ -82,8 +100,28 @@ def build_parser(prog: str = "venice-nb serve") -> argparse.ArgumentParser:
     return parser
 
 
-def _config(args: argparse.Namespace) -> LocalConfig:
-    config = LocalConfig(token=args.token)
+def _token(args: argparse.Namespace, parser: argparse.ArgumentParser) -> str | None:
+    """The server token: --token, else --token-file, else $VENICE_NB_SERVER_TOKEN."""
+    if args.token:
+        return str(args.token)
+    if args.token_file:
+        try:
+            line = Path(args.token_file).expanduser().read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            parser.error(f"cannot read --token-file {args.token_file}: {exc.strerror or exc}")
+        token = line[0].strip() if line else ""
+        if not token:
+            parser.error(
+                f"--token-file {args.token_file} is empty; put the token on its first line"
+            )
+        return token
+    return os.environ.get("VENICE_NB_SERVER_TOKEN", "").strip() or None
+
+
+def _config(args: argparse.Namespace, token: str | None = None) -> LocalConfig:
+    config = LocalConfig(token=token)
+    if args.allow_origin:
+        config.allow_origins = tuple(o.strip().rstrip("/") for o in args.allow_origin)
     if args.piper_model:
         config.piper_model = args.piper_model
     if args.whisper_model:
@@ -123,17 +161,17 @@ def main(argv: list[str] | None = None) -> int:
     """Run the server until Ctrl-C (or SIGTERM); return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    config = _config(args)
+    config = _config(args, _token(args, parser))
     if args.list_voices:
         print_voice_table(config)
         return 0
 
     from .server import LocalServer, is_loopback_host
 
-    if not is_loopback_host(args.host) and not args.token:
+    if not is_loopback_host(args.host) and not config.token:
         parser.error(
-            f"refusing to bind {args.host} without --token: anyone on the network could use it; "
-            "pass --token SECRET or bind 127.0.0.1"
+            f"refusing to bind {args.host} without a token: anyone on the network could use it; "
+            "set VENICE_NB_SERVER_TOKEN (or --token-file PATH) or bind 127.0.0.1"
         )
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -151,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Venice-compatible offline server on {base_url}", flush=True)
     print(f"  export VENICE_BASE_URL={base_url}", flush=True)
     if config.token:
-        print("  clients must send: Authorization: Bearer <your --token>", flush=True)
+        print("  clients must send: Authorization: Bearer <the server token>", flush=True)
     print("Press Ctrl-C to stop.", flush=True)
     warm = threading.Thread(target=server.service.warm_up, name="venice-nb-warm-up", daemon=True)
     warm.start()

@@ -70,6 +70,14 @@ class LocalConfig:
     token: str | None = None
     workers: int = field(default_factory=default_workers)
     max_upload_bytes: int = MAX_UPLOAD_BYTES
+    allow_origins: tuple[str, ...] = field(
+        default_factory=lambda: tuple(
+            o.strip().rstrip("/")
+            for o in os.environ.get("VENICE_NB_ALLOW_ORIGINS", "").split(",")
+            if o.strip()
+        )
+    )
+    """Web origins (``https://app.example``) allowed besides the server's own; others get 403."""
     threads: int | None = field(default_factory=lambda: _env_int("VENICE_NB_THREADS"))
     whisper_compute_type: str = field(
         default_factory=lambda: _env_or_none("VENICE_NB_WHISPER_COMPUTE_TYPE") or "int8"

@@ -1,5 +1,6 @@
-"""What the offline server does around every handler: JSON error bodies, bearer-token checks per
-route, and the headers every answer carries (request id, rate window, engine name).
+"""What the offline server does around every handler: JSON error bodies, Host and Origin checks,
+bearer-token checks per route, and the headers every answer carries (request id, rate window,
+engine name).
 
 ``install`` wires it all onto an application. ``MIDDLEWARES`` runs outermost first; a new
 request-wide check (Host/Origin, admission control) is one more middleware in that list.
@@ -10,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import enum
 import hmac
+import ipaddress
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -33,6 +37,7 @@ __all__ = [
     "install",
     "json_errors",
     "protect",
+    "same_origin",
 ]
 
 _LOG = logging.getLogger(__name__)
@@ -130,7 +135,52 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     return await handler(request)
 
 
-MIDDLEWARES: tuple[Middleware, ...] = (json_errors, authenticate)
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _served_on_loopback(request: web.Request) -> bool:
+    sockname: Any = request.transport.get_extra_info("sockname") if request.transport else None
+    return isinstance(sockname, tuple) and bool(sockname) and _is_loopback(str(sockname[0]))
+
+
+@web.middleware
+async def same_origin(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Protect the server from web pages on the same machine, as Jupyter Server does.
+
+    Served on loopback, the ``Host`` must be a loopback name: a DNS-rebinding page (``Host:
+    evil.example:8765`` resolved to 127.0.0.1) gets 403. A request from a browser page of another
+    origin (an ``Origin`` header that is neither this server's nor in ``allow_origins``) gets 403
+    too, so a page cannot post forms or read answers without a preflight.
+    """
+    host = request.host or ""
+    if _served_on_loopback(request) and not _is_loopback(urlsplit(f"//{host}").hostname or ""):
+        raise ApiError(
+            403,
+            f"Host {host!r} is not allowed: this server answers only to 127.0.0.1 or localhost.",
+            "FORBIDDEN",
+        )
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        own = f"{request.scheme}://{host}".lower()
+        allowed = {own, *(o.lower() for o in service_of(request.app).config.allow_origins)}
+        if origin.rstrip("/").lower() not in allowed:
+            raise ApiError(
+                403,
+                f"Requests from the web page origin {origin!r} are not allowed; start the server "
+                "with VENICE_NB_ALLOW_ORIGINS or --allow-origin to allow it.",
+                "FORBIDDEN",
+            )
+    return await handler(request)
+
+
+MIDDLEWARES: tuple[Middleware, ...] = (json_errors, same_origin, authenticate)
 """Outermost first: ``json_errors`` must stay first so every later refusal answers JSON."""
 
 

@@ -262,13 +262,20 @@ async def read_json(request: web.Request) -> Any:
             "The request body is too large; speech input is at most 4096 characters.",
             "PAYLOAD_TOO_LARGE",
         )
-    raw = await request.content.read(JSON_BODY_LIMIT + 1)
-    if len(raw) > JSON_BODY_LIMIT:
-        raise ApiError(
-            413,
-            "The request body is too large; speech input is at most 4096 characters.",
-            "PAYLOAD_TOO_LARGE",
-        )
+    # Read to the end: one read() returns only what has arrived (a body split across TCP
+    # segments would be cut short).
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(65536):
+        size += len(chunk)
+        if size > JSON_BODY_LIMIT:
+            raise ApiError(
+                413,
+                "The request body is too large; speech input is at most 4096 characters.",
+                "PAYLOAD_TOO_LARGE",
+            )
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     try:
         return json.loads(raw.decode("utf-8"))
     except RecursionError as exc:

@@ -84,9 +84,7 @@ async def read_multipart(request: web.Request, allowed: set[str], cap: int) -> U
                     raise bad_request("file", "Send exactly one file.")
                 upload.file, upload.file_size = await _spool(part, cap)
             else:
-                raw = await part.read_chunk(FIELD_LIMIT + 1)
-                if len(raw) > FIELD_LIMIT:
-                    raise bad_request(name, f"Field {name!r} is too long.")
+                raw = await _read_field(part, name)
                 await part.release()
                 upload.fields[name] = raw.decode("utf-8", errors="replace").strip()
         errors.raise_if_any()
@@ -106,6 +104,17 @@ async def read_multipart(request: web.Request, allowed: set[str], cap: int) -> U
         upload.cleanup()
         raise
     return upload
+
+
+async def _read_field(part: BodyPartReader, name: str) -> bytes:
+    """A form field's whole value: one read_chunk() returns only what has arrived, so a field
+    split across TCP segments ("te" of "text") would be cut short."""
+    raw = b""
+    while not part.at_eof():
+        raw += await part.read_chunk(FIELD_LIMIT + 1 - len(raw))
+        if len(raw) > FIELD_LIMIT:
+            raise bad_request(name, f"Field {name!r} is too long.")
+    return raw
 
 
 async def _spool(part: BodyPartReader, cap: int) -> tuple[Path, int]:
