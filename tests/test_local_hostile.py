@@ -143,7 +143,9 @@ def test_form_fields_in_many_tcp_segments_are_read_whole(server: LocalServer) ->
     )
     # Split so that the response_format value straddles three writes ("te" | "x" | "t...").
     cut = body.index(b"\r\n\r\ntext") + 6
-    status, headers, answer = asyncio.run(_exchange(server.base_url, head, body, cuts=(cut, cut + 1)))
+    status, headers, answer = asyncio.run(
+        _exchange(server.base_url, head, body, cuts=(cut, cut + 1))
+    )
     assert status == 200, answer[:300]
     assert headers["content-type"].startswith("text/plain")
 

@@ -6,6 +6,7 @@ from .client import DEFAULT_BASE_URL, VeniceClient
 from .errors import (
     APIConnectionError,
     APIError,
+    APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
@@ -38,6 +39,7 @@ __all__ = [
     "REGION_LANGUAGE_MAPPING",
     "APIConnectionError",
     "APIError",
+    "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
     "Audio",

@@ -22,8 +22,9 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 import aiohttp
 
 from .audioinfo import PCM_DEFAULT_RATE, PCM_SAMPLE_RATES, pcm_rate
-from .containers import SegmentJoiner
-from .errors import APIError, InvalidRequestError
+from .client import check_audio_answer
+from .containers import AudioJoinError, SegmentJoiner
+from .errors import APIError, APIResponseValidationError, InvalidRequestError
 from .files import TRANSCRIBE_CONTAINERS, AudioInput, open_audio_input
 from .sentences import max_words_for_model, split_text
 from .types import (
@@ -342,8 +343,14 @@ class Audio:
             response = await self._client.stream(
                 "POST", "/audio/speech", json=body, timeout=timeout
             )
+            try:
+                check_audio_answer(response.content_type, None, 200, response.request_id)
+            except APIResponseValidationError:
+                await response.aclose()
+                raise
             return SpeechStream(response, model=model, voice=body["voice"])
         raw = await self._client.request("POST", "/audio/speech", json=body, timeout=timeout)
+        raw.audio_check()
         return self._audio(raw.body, raw.headers, model=model, voice=body["voice"])
 
     def _audio(
@@ -441,6 +448,7 @@ class Audio:
                         json={**body, "input": parts[index]},
                         timeout=timeout,
                     )
+                    raw.audio_check()
                 except BaseException:
                     failed = True
                     raise
@@ -461,7 +469,14 @@ class Audio:
                     tasks[started] = asyncio.ensure_future(fetch(started))
                     started += 1
                 data = await tasks.pop(index)
-                out = joiner.feed(data, last=index == total - 1)
+                try:
+                    out = joiner.feed(data, last=index == total - 1)
+                except AudioJoinError as exc:
+                    raise APIResponseValidationError(
+                        f"Segment {index + 1} of {total} is not {fmt} audio that can be joined "
+                        f"({exc}).",
+                        status=200,
+                    ) from exc
                 if out:
                     yield out
             tail = joiner.finish()
@@ -554,9 +569,16 @@ class Audio:
             data=_form_factory(source, fields),
             timeout=timeout,
         )
+        if raw.content_type in ("text/html", "application/xhtml+xml"):
+            raise APIResponseValidationError(
+                f"The server answered HTTP {raw.status} with a web page instead of a transcript "
+                "(a captive portal, a proxy, or VENICE_BASE_URL pointing elsewhere?).",
+                status=raw.status,
+                request_id=raw.request_id,
+            )
         if response_format == "text" or raw.content_type.startswith("text/"):
             return raw.body.decode("utf-8", "replace")
-        return AudioTranscriptionResponse.model_validate(raw.json())
+        return raw.parse(AudioTranscriptionResponse, "the transcription")
 
     # -- cloning ------------------------------------------------------------------------------
     async def create_voice(
@@ -594,7 +616,7 @@ class Audio:
         raw = await self._client.request(
             "POST", "/audio/voices", data=_form_factory(source, fields), timeout=timeout
         )
-        return ClonedVoice.model_validate(raw.json())
+        return raw.parse(ClonedVoice, "voice cloning")
 
 
 def voice_details(voice_id: str, model_id: str) -> VoiceDetails:

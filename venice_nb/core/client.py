@@ -12,19 +12,21 @@ import asyncio
 import email.utils
 import json as jsonlib
 import logging
+import math
 import os
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import aiohttp
+from pydantic import BaseModel
 
 from ._version import __version__
 from .errors import (
     APIConnectionError,
-    APIError,
+    APIResponseValidationError,
     APITimeoutError,
     InvalidRequestError,
     StreamInterruptedError,
@@ -39,6 +41,8 @@ DEFAULT_BASE_URL = "https://api.venice.ai/api/v1"
 DEFAULT_TIMEOUT = 120.0
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 MAX_BACKOFF = 30.0
+MAX_RETRY_AFTER = 60.0
+"""Longest server wait hint honoured; a longer (or unreadable) one uses the client's backoff."""
 
 logger = logging.getLogger("venice_nb")
 
@@ -58,6 +62,9 @@ def _to_timeout(value: Timeout, *, stream: bool = False) -> aiohttp.ClientTimeou
     if stream:  # a long stream may take longer than `seconds` in all; each read may not
         return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
     return aiohttp.ClientTimeout(total=seconds)
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class RawResponse:
@@ -80,12 +87,50 @@ class RawResponse:
         try:
             return jsonlib.loads(self.body)
         except ValueError as exc:
-            raise APIError(
-                f"The server answered HTTP {self.status} with a body that is not JSON.",
+            raise APIResponseValidationError(
+                f"The server answered HTTP {self.status} with {self.content_type}, not JSON "
+                "(a captive portal, a proxy, or VENICE_BASE_URL pointing elsewhere?).",
                 status=self.status,
                 request_id=self.request_id,
                 body=self.body[:500].decode("utf-8", "replace"),
             ) from exc
+
+    def parse(self, model: type[M], what: str) -> M:
+        """The JSON body as ``model``; an answer that breaks the schema is a typed error."""
+        data = self.json()
+        try:
+            return model.model_validate(data)
+        except ValueError as exc:  # pydantic.ValidationError
+            first = str(exc).splitlines()[1:3]
+            raise APIResponseValidationError(
+                f"The server's answer to {what} does not match the API ({' '.join(first)}).",
+                status=self.status,
+                request_id=self.request_id,
+                body=data,
+            ) from exc
+
+    def audio_check(self) -> None:
+        """Refuse a success answer that is not audio (HTML, a JSON body, nothing at all)."""
+        check_audio_answer(self.content_type, len(self.body), self.status, self.request_id)
+
+
+def check_audio_answer(
+    content_type: str, size: int | None, status: int, request_id: str | None
+) -> None:
+    """Raise :class:`APIResponseValidationError` unless the answer can be audio."""
+    if not (content_type.startswith("audio/") or content_type == "application/octet-stream"):
+        raise APIResponseValidationError(
+            f"The server answered HTTP {status} with {content_type} instead of audio (a captive "
+            "portal, a proxy, or VENICE_BASE_URL pointing elsewhere?).",
+            status=status,
+            request_id=request_id,
+        )
+    if size == 0:
+        raise APIResponseValidationError(
+            f"The server answered HTTP {status} with an empty body instead of audio; retry later.",
+            status=status,
+            request_id=request_id,
+        )
 
 
 def _request_id(headers: Any) -> str | None:
@@ -203,8 +248,10 @@ class VeniceClient:
         """Seconds to wait before retry ``attempt`` (1-based), from the server's hints or backoff."""
         if headers is not None:
             hinted = _retry_after_seconds(headers, rate_limited=status == 429)
-            if hinted is not None:
-                return min(max(hinted, 0.0), MAX_BACKOFF)
+            # As openai-python: a hint is honoured only between 0 and 60 s; "nan", "soon" or an
+            # hour away fall back to the client's own jittered backoff.
+            if hinted is not None and 0.0 <= hinted <= MAX_RETRY_AFTER:
+                return hinted
         base: float = min(self.backoff * 2 ** (attempt - 1), 8.0)
         return base * (0.75 + random.random() * 0.5)
 
@@ -345,16 +392,21 @@ def _retry_after_seconds(headers: Any, *, rate_limited: bool = False) -> float |
     value = headers.get("retry-after") or headers.get("Retry-After")
     if value:
         try:
-            return float(value)
+            seconds = float(value)
         except ValueError:
-            parsed = email.utils.parsedate_to_datetime(value) if value else None
-            if parsed is not None:
-                return parsed.timestamp() - time.time()
+            try:
+                parsed = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError, IndexError):
+                return None
+            seconds = parsed.timestamp() - time.time()
+        return seconds if math.isfinite(seconds) else None
     reset = headers.get("x-ratelimit-reset-requests") if rate_limited else None
     if reset:
         try:
             at = float(reset)
         except ValueError:
+            return None
+        if not math.isfinite(at):
             return None
         # Unix time per the contract; small numbers are treated as seconds from now.
         return at - time.time() if at > 1e9 else at

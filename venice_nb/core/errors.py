@@ -14,6 +14,7 @@ from typing import Any
 __all__ = [
     "APIConnectionError",
     "APIError",
+    "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
     "AuthenticationError",
@@ -134,6 +135,11 @@ class InvalidRequestError(APIError, ValueError):
 
     def __reduce__(self) -> Any:
         return (type(self), (self.message,), {"param": self.param})
+
+
+class APIResponseValidationError(APIError):
+    """The server answered success, but not with what the API promises (HTML from a captive
+    portal or proxy instead of audio, an empty body, JSON that breaks the schema)."""
 
 
 class APIConnectionError(APIError):

@@ -54,7 +54,7 @@ class Models:
             raw = await self._client.request(
                 "GET", "/models", params={"type": type} if type else None
             )
-            models = ModelList.model_validate(raw.json())
+            models = raw.parse(ModelList, "the model list")
             self._cache[key] = (time.monotonic(), models)
             return models
 

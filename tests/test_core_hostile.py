@@ -1,0 +1,157 @@
+"""The client against a server that misbehaves on purpose (a small aiohttp app on 127.0.0.1): wait
+hints it cannot honour never stall it, and success answers that are not what the API promises
+(a captive portal's HTML, a JSON error body, nothing, JSON that breaks the schema) raise
+:class:`APIResponseValidationError` instead of being taken for audio or transcripts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from testkit.audio_fixtures import wav_bytes
+from venice_nb import APIResponseValidationError, VeniceClient
+
+PORTAL = b"<html><body>Please log in to the hotel wifi</body></html>"
+AUDIO = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xf3\x84\xc4" + b"\x00" * 200
+
+
+class Hostile:
+    """Answers each path from a queue of (status, headers, body); the last entry repeats."""
+
+    def __init__(self) -> None:
+        self.plans: dict[str, list[tuple[int, dict[str, str], bytes]]] = {}
+        self.hits: dict[str, int] = {}
+        self.base_url = ""
+
+    def plan(self, path: str, *answers: tuple[int, dict[str, str], bytes]) -> None:
+        self.plans[path] = list(answers)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        path = request.path.removeprefix("/api/v1")
+        await request.read()
+        if path == "/models":
+            return web.json_response({"object": "list", "data": []})
+        self.hits[path] = self.hits.get(path, 0) + 1
+        queue = self.plans[path]
+        status, headers, body = queue.pop(0) if len(queue) > 1 else queue[0]
+        return web.Response(status=status, headers=headers, body=body)
+
+
+@pytest.fixture
+async def hostile() -> AsyncIterator[Hostile]:
+    server = Hostile()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", server.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    server.base_url = f"http://127.0.0.1:{port}/api/v1"
+    yield server
+    await runner.cleanup()
+
+
+def _client(server: Hostile) -> VeniceClient:
+    return VeniceClient(api_key="test-key", base_url=server.base_url, max_retries=2, backoff=0.01)
+
+
+SPEAK = {"input": "Hello there.", "model": "tts-kokoro", "voice": "af_heart"}
+MP3 = {"Content-Type": "audio/mpeg"}
+
+
+@pytest.mark.parametrize("hint", ["nan", "soon", "3600", "-5", "inf"])
+async def test_unusable_retry_after_falls_back_to_the_clients_backoff(
+    hostile: Hostile, hint: str
+) -> None:
+    hostile.plan("/audio/speech", (503, {"Retry-After": hint}, b"busy"), (200, MP3, AUDIO))
+    started = time.monotonic()
+    async with _client(hostile) as client:
+        audio = await asyncio.wait_for(client.audio.create_speech(**SPEAK), timeout=30)
+    assert bytes(audio) == AUDIO and hostile.hits["/audio/speech"] == 2
+    assert time.monotonic() - started < 20  # not the hinted hour, not forever
+
+
+async def test_a_reset_hours_away_is_not_waited_for(hostile: Hostile) -> None:
+    far = str(int(time.time()) + 7200)
+    hostile.plan(
+        "/audio/speech", (429, {"x-ratelimit-reset-requests": far}, b"slow down"), (200, MP3, AUDIO)
+    )
+    async with _client(hostile) as client:
+        audio = await asyncio.wait_for(client.audio.create_speech(**SPEAK), timeout=30)
+    assert bytes(audio) == AUDIO
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "says"),
+    [
+        ({"Content-Type": "text/html"}, PORTAL, "text/html instead of audio"),
+        ({"Content-Type": "application/json"}, b'{"error": "quota"}', "application/json"),
+        (MP3, b"", "empty body"),
+    ],
+    ids=["captive portal", "json error body", "empty"],
+)
+async def test_speech_that_is_not_audio_is_refused(
+    hostile: Hostile, headers: dict[str, str], body: bytes, says: str
+) -> None:
+    hostile.plan("/audio/speech", (200, headers, body))
+    async with _client(hostile) as client:
+        with pytest.raises(APIResponseValidationError, match=says):
+            await client.audio.create_speech(**SPEAK)
+
+
+async def test_a_streamed_web_page_is_refused_before_any_chunk(hostile: Hostile) -> None:
+    hostile.plan("/audio/speech", (200, {"Content-Type": "text/html"}, PORTAL))
+    async with _client(hostile) as client:
+        with pytest.raises(APIResponseValidationError, match="instead of audio"):
+            await client.audio.create_speech(**SPEAK, stream=True)
+
+
+async def test_long_text_with_a_portal_segment_is_a_typed_error(hostile: Hostile) -> None:
+    hostile.plan("/audio/speech", (200, {"Content-Type": "text/html"}, PORTAL))
+    text = "One sentence here. " * 40
+    async with _client(hostile) as client:
+        with pytest.raises(APIResponseValidationError):
+            async for _ in client.audio.stream_long_text(
+                input=text, model="tts-kokoro", voice="af_heart", max_words_per_segment=20
+            ):
+                pass
+
+
+async def test_long_text_with_garbage_audio_is_a_typed_error(hostile: Hostile) -> None:
+    hostile.plan("/audio/speech", (200, MP3, b"not an mp3 at all" * 10))
+    async with _client(hostile) as client:
+        with pytest.raises(APIResponseValidationError, match="Segment 1 of"):
+            async for _ in client.audio.stream_long_text(
+                input="One. Two. Three.", model="tts-kokoro", voice="af_heart"
+            ):
+                pass
+
+
+CALLS: dict[str, Callable[[VeniceClient], Any]] = {
+    "transcribe": lambda c: c.audio.transcribe(file=wav_bytes(1.0)),
+    "create_voice": lambda c: c.audio.create_voice(file=wav_bytes(6.0)),
+    "models": lambda c: c.models.list("tts"),
+}
+PATHS = {"transcribe": "/audio/transcriptions", "create_voice": "/audio/voices", "models": None}
+
+
+async def test_a_portal_page_is_not_taken_for_a_transcript(hostile: Hostile) -> None:
+    hostile.plan("/audio/transcriptions", (200, {"Content-Type": "text/html"}, PORTAL))
+    async with _client(hostile) as client:
+        with pytest.raises(APIResponseValidationError, match="web page"):
+            await client.audio.transcribe(file=wav_bytes(1.0))
+
+
+@pytest.mark.parametrize("call", ["transcribe", "create_voice"])
+async def test_answers_that_break_the_schema_are_typed(hostile: Hostile, call: str) -> None:
+    json_ct = {"Content-Type": "application/json"}
+    hostile.plan(str(PATHS[call]), (200, json_ct, b'{"text": 5, "id": ["x"]}'))
+    async with _client(hostile) as client:
+        with pytest.raises(APIResponseValidationError, match="does not match the API"):
+            await CALLS[call](client)
