@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 
 from testkit.audio_fixtures import wav_bytes
-from venice_nb import APIResponseValidationError, VeniceClient
+from venice_nb import APIResponseValidationError, VeniceClient, cli, session
 
 PORTAL = b"<html><body>Please log in to the hotel wifi</body></html>"
 AUDIO = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xf3\x84\xc4" + b"\x00" * 200
@@ -155,3 +156,30 @@ async def test_answers_that_break_the_schema_are_typed(hostile: Hostile, call: s
     async with _client(hostile) as client:
         with pytest.raises(APIResponseValidationError, match="does not match the API"):
             await CALLS[call](client)
+
+
+def test_cli_refuses_an_unwritable_out_before_speaking(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    started = time.monotonic()
+    assert cli.main(["speak", "Hello.", "--out", str(tmp_path / "missing" / "a.mp3")]) == 8
+    assert cli.main(["speak", "Hello.", "--out", str(tmp_path)]) == 8
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "is a directory" in err and ".part" not in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 2
+    assert time.monotonic() - started < 5  # refused before any synthesis
+
+
+async def test_cli_exit_status_names_the_failure(
+    hostile: Hostile, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    hostile.plan("/audio/transcriptions", (200, {"Content-Type": "text/html"}, PORTAL))
+    monkeypatch.setenv("VENICE_BASE_URL", hostile.base_url)
+    clip = tmp_path / "clip.wav"
+    clip.write_bytes(wav_bytes(1.0))
+    session.reset_backend()
+    try:
+        code = await asyncio.to_thread(cli.main, ["transcribe", str(clip)])
+    finally:
+        session.reset_backend()
+    assert code == 6  # an answer that is not the API's, not 0 with a web page printed

@@ -8,11 +8,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from .core.errors import APIError
+from .core.errors import (
+    APIConnectionError,
+    APIError,
+    APIResponseValidationError,
+    AuthenticationError,
+    InvalidRequestError,
+    PermissionDeniedError,
+    RateLimitError,
+)
+
+EXIT_CODES: tuple[tuple[type[BaseException], int, str], ...] = (
+    (InvalidRequestError, 2, "bad input (fix the arguments)"),
+    (AuthenticationError, 3, "authentication failed or not permitted (check VENICE_API_KEY)"),
+    (PermissionDeniedError, 3, ""),
+    (RateLimitError, 4, "rate limited after every retry (try again later)"),
+    (APIConnectionError, 5, "the server could not be reached or timed out"),
+    (APIResponseValidationError, 6, "the server answered with something that is not the API's"),
+    (APIError, 7, "the server refused or failed the request"),
+    (OSError, 8, "a file could not be read or written"),
+)
+"""Exit status per error class (first match wins); 0 is success, 130 an interrupt."""
 
 __all__ = ["main"]
 
@@ -26,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="venice-nb",
         description="Text to speech and transcripts through the Venice audio API "
         "(offline engine when VENICE_API_KEY is not set).",
+        epilog="exit status: 0 success; "
+        + "; ".join(f"{code} {text}" for _, code, text in EXIT_CODES if text)
+        + "; 130 interrupted.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -79,6 +103,22 @@ def _format_from_path(path: Path) -> str | None:
     return {"ogg": "opus", "m4a": "aac", "raw": "pcm"}.get(ext, ext) or None
 
 
+def _check_writable(out: Path) -> None:
+    """Refuse an --out that cannot be written before any speech is made (it takes seconds)."""
+    target = out.expanduser()
+    if target.is_dir():
+        raise IsADirectoryError(
+            f"--out {out} is a directory; give a file name such as {out}/speech.mp3"
+        )
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"--out {out}: the folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise PermissionError(
+            f"--out {out} cannot be written (permission denied); pick another path"
+        )
+
+
 async def _speak(args: argparse.Namespace) -> int:
     from .core.files import atomic_write
     from .core.segments import finalize
@@ -90,6 +130,7 @@ async def _speak(args: argparse.Namespace) -> int:
         text = sys.stdin.read()
     else:
         text = args.text
+    _check_writable(args.out)
     fmt = args.response_format or _format_from_path(args.out) or "mp3"
     backend = get_backend()
     print(
@@ -173,9 +214,16 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return asyncio.run(runner(args))
-    except (APIError, OSError, BackendUnavailableError) as exc:
+    except BackendUnavailableError as exc:
         print(f"venice-nb: {exc}", file=sys.stderr)
-        return 2
+        return 5
+    except (APIError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.filename is not None:
+            message = f"{exc.filename}: {exc.strerror or exc}"
+        else:
+            message = str(exc)
+        print(f"venice-nb: {message}", file=sys.stderr)
+        return next(code for cls, code, _ in EXIT_CODES if isinstance(exc, cls))
     except KeyboardInterrupt:
         print("venice-nb: interrupted", file=sys.stderr)
         return 130
