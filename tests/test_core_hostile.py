@@ -6,6 +6,7 @@ hints it cannot honour never stall it, and success answers that are not what the
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from aiohttp import web
 
 from testkit.audio_fixtures import wav_bytes
+from testkit.standin import shared_dir
 from venice_nb import APIResponseValidationError, VeniceClient, cli, session
 
 PORTAL = b"<html><body>Please log in to the hotel wifi</body></html>"
@@ -27,6 +29,7 @@ class Hostile:
     def __init__(self) -> None:
         self.plans: dict[str, list[tuple[int, dict[str, str], bytes]]] = {}
         self.hits: dict[str, int] = {}
+        self.models: list[dict[str, Any]] = []
         self.base_url = ""
 
     def plan(self, path: str, *answers: tuple[int, dict[str, str], bytes]) -> None:
@@ -36,7 +39,7 @@ class Hostile:
         path = request.path.removeprefix("/api/v1")
         await request.read()
         if path == "/models":
-            return web.json_response({"object": "list", "data": []})
+            return web.json_response({"object": "list", "data": self.models})
         self.hits[path] = self.hits.get(path, 0) + 1
         queue = self.plans[path]
         status, headers, body = queue.pop(0) if len(queue) > 1 else queue[0]
@@ -183,3 +186,15 @@ async def test_cli_exit_status_names_the_failure(
     finally:
         session.reset_backend()
     assert code == 6  # an answer that is not the API's, not 0 with a web page printed
+
+
+async def test_a_catalog_silent_on_cloning_lets_the_server_decide(hostile: Hostile) -> None:
+    """The published catalog lists no ``voice_cloning`` for any model: cloning is still sent."""
+    catalog = json.loads((shared_dir() / "venice-api" / "catalog.json").read_text())
+    hostile.models = [m for m in catalog["data"] if m["id"] == "tts-chatterbox-hd"]
+    assert hostile.models and "voice_cloning" not in hostile.models[0]["model_spec"]
+    answer = b'{"id": "vv_1", "model": "tts-chatterbox-hd"}'
+    hostile.plan("/audio/voices", (200, {"Content-Type": "application/json"}, answer))
+    async with _client(hostile) as client:
+        voice = await client.audio.create_voice(file=wav_bytes(6.0), model="tts-chatterbox-hd")
+    assert voice.id == "vv_1" and hostile.hits["/audio/voices"] == 1

@@ -599,18 +599,23 @@ class Audio:
         if info is not None:
             cloning = info.model_spec.voice_cloning
             if cloning is None:
+                # Refuse only on positive evidence: the catalog describes cloning for other
+                # models but not this one. A catalog silent on cloning (the published one) sends
+                # the request and lets the server decide.
                 able = [
                     m.id
                     for m in await self._client.models.list("tts")
                     if m.model_spec.voice_cloning
                 ]
-                raise InvalidRequestError(
-                    f"{target} cannot clone voices; use one of {', '.join(able) or 'the cloning models'}.",
-                    param="model",
-                )
-            accepted = frozenset(cloning.accepted_formats) or accepted
-            if "m4a" in accepted:
-                accepted |= {"mp4"}
+                if able:
+                    raise InvalidRequestError(
+                        f"{target} cannot clone voices; use one of {', '.join(able)}.",
+                        param="model",
+                    )
+            else:
+                accepted = frozenset(cloning.accepted_formats) or accepted
+                if "m4a" in accepted:
+                    accepted |= {"mp4"}
         source = open_audio_input(file, accepted=accepted)
         fields = {"model": model} if model is not None else {}
         raw = await self._client.request(
