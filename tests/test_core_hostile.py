@@ -6,6 +6,7 @@ hints it cannot honour never stall it, and success answers that are not what the
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -17,7 +18,13 @@ from aiohttp import web
 
 from testkit.audio_fixtures import wav_bytes
 from testkit.standin import shared_dir
-from venice_nb import APIResponseValidationError, VeniceClient, cli, session
+from venice_nb import (
+    APIConnectionError,
+    APIResponseValidationError,
+    VeniceClient,
+    cli,
+    session,
+)
 
 PORTAL = b"<html><body>Please log in to the hotel wifi</body></html>"
 AUDIO = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xf3\x84\xc4" + b"\x00" * 200
@@ -198,3 +205,78 @@ async def test_a_catalog_silent_on_cloning_lets_the_server_decide(hostile: Hosti
     async with _client(hostile) as client:
         voice = await client.audio.create_voice(file=wav_bytes(6.0), model="tts-chatterbox-hd")
     assert voice.id == "vv_1" and hostile.hits["/audio/voices"] == 1
+
+
+class Abusive:
+    """A server whose speech answers are a gzip bomb, an endless body or a redirect loop
+    (``kind``); counts requests per path."""
+
+    def __init__(self) -> None:
+        self.kind = "bomb"
+        self.hits: dict[str, int] = {}
+        self.base_url = ""
+        self.bomb = gzip.compress(b"\0" * (40 * 1024 * 1024), compresslevel=9)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        path = request.path.removeprefix("/api/v1")
+        await request.read()
+        if path == "/models":
+            return web.json_response({"object": "list", "data": []})
+        self.hits[path] = self.hits.get(path, 0) + 1
+        if self.kind == "bomb":
+            return web.Response(body=self.bomb, headers={"Content-Encoding": "gzip", **MP3})
+        if self.kind == "loop":
+            raise web.HTTPFound(request.path)
+        response = web.StreamResponse(headers=MP3)
+        await response.prepare(request)
+        for _ in range(400):  # 400 x 64 KB: bounded, but far past the client's cap
+            await response.write(b"\xff" * 65536)
+        return response
+
+
+@pytest.fixture
+async def abusive() -> AsyncIterator[Abusive]:
+    server = Abusive()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", server.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    server.base_url = f"http://127.0.0.1:{port}/api/v1"
+    yield server
+    await runner.cleanup()
+
+
+@pytest.mark.parametrize("kind", ["bomb", "endless"])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_oversized_answers_are_refused_at_the_cap(
+    abusive: Abusive, kind: str, stream: bool
+) -> None:
+    abusive.kind = kind
+    async with VeniceClient(
+        api_key="k",
+        base_url=abusive.base_url,
+        max_retries=2,
+        backoff=0.01,
+        max_response_bytes=1_000_000,
+    ) as client:
+        with pytest.raises(APIResponseValidationError, match="max_response_bytes"):
+            if stream:
+                speech = await client.audio.create_speech(**SPEAK, stream=True)
+                async for _ in speech:
+                    pass
+            else:
+                await client.audio.create_speech(**SPEAK)
+    assert abusive.hits["/audio/speech"] == 1  # refused, not retried
+
+
+async def test_a_redirect_loop_is_not_retried(abusive: Abusive) -> None:
+    abusive.kind = "loop"
+    async with VeniceClient(
+        api_key="k", base_url=abusive.base_url, max_retries=3, backoff=0.01
+    ) as client:
+        with pytest.raises(APIConnectionError, match="redirect"):
+            await client.audio.create_speech(**SPEAK)
+    assert abusive.hits["/audio/speech"] <= 6  # one request and its redirects, not 4 x 10

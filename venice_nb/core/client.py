@@ -41,6 +41,10 @@ DEFAULT_BASE_URL = "https://api.venice.ai/api/v1"
 DEFAULT_TIMEOUT = 120.0
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 MAX_BACKOFF = 30.0
+MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+"""Largest answer read (after decompression): far above any speech the API makes (four minutes
+of 48 kHz wav is 23 MB), far below what a gzip bomb or an endless body would take."""
+MAX_REDIRECTS = 5
 MAX_RETRY_AFTER = 60.0
 """Longest server wait hint honoured; a longer (or unreadable) one uses the client's backoff."""
 
@@ -161,6 +165,7 @@ class VeniceClient:
         models_cache_ttl: float = 300.0,
         backoff: float = 0.5,
         default_headers: dict[str, str] | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         self._api_key = api_key if api_key is not None else os.environ.get("VENICE_API_KEY") or None
         register_secret(self._api_key)
@@ -190,8 +195,18 @@ class VeniceClient:
         self.timeout = _to_timeout(timeout)
         # A stream may run longer than `timeout` in all; each of its reads may not.
         self._stream_timeout = _to_timeout(timeout, stream=True)
+        if (
+            isinstance(max_response_bytes, bool)
+            or not isinstance(max_response_bytes, int)
+            or (max_response_bytes < 1)
+        ):
+            raise InvalidRequestError(
+                f"max_response_bytes must be a whole number > 0, got {max_response_bytes!r}.",
+                param="max_response_bytes",
+            )
         self.max_retries = max_retries
         self.backoff = float(backoff)
+        self.max_response_bytes = max_response_bytes
         self.models_cache_ttl = models_cache_ttl
         self._default_headers = dict(default_headers or {})
         self._session: aiohttp.ClientSession | None = None
@@ -304,13 +319,28 @@ class VeniceClient:
                 kwargs["data"] = data()
             if req_timeout is not None:
                 kwargs["timeout"] = req_timeout
+            kwargs["max_redirects"] = MAX_REDIRECTS
             async with session.request(method, url, **kwargs) as resp:
-                body = await resp.read()
+                body = await self._read_capped(resp)
                 return resp.status, _lower(resp.headers), body
 
         budget = self.max_retries if retries is None else retries
         status, headers, body, _ = await self._with_retries(method, path, once, budget=budget)
         return RawResponse(status, headers, body)
+
+    async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
+        """The whole body, refused once it passes ``max_response_bytes`` (decompressed)."""
+        cap = self.max_response_bytes
+        if resp.content_length is not None and resp.content_length > cap:
+            raise _too_large(cap, resp)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(1 << 16):
+            size += len(chunk)
+            if size > cap:
+                raise _too_large(cap, resp)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def _with_retries(
         self,
@@ -329,6 +359,11 @@ class VeniceClient:
         while True:
             try:
                 status, headers, payload = await once()
+            except aiohttp.TooManyRedirects as exc:  # a loop does not end by retrying it
+                raise APIConnectionError(
+                    f"{method} {path} was redirected more than {MAX_REDIRECTS} times (a redirect "
+                    "loop); check VENICE_BASE_URL.",
+                ) from exc
             except (TimeoutError, aiohttp.ClientError) as exc:
                 if attempt < budget:
                     attempt += 1
@@ -371,6 +406,15 @@ class VeniceClient:
         resp = StreamedResponse(self, method, path, json, timeout)
         await resp._open()
         return resp
+
+
+def _too_large(cap: int, resp: aiohttp.ClientResponse) -> APIResponseValidationError:
+    return APIResponseValidationError(
+        f"The server's answer is larger than max_response_bytes ({cap:,} bytes); it is not "
+        "speech the API makes (a misbehaving server or proxy?).",
+        status=resp.status,
+        request_id=_request_id(resp.headers),
+    )
 
 
 def _lower(headers: Any) -> dict[str, str]:
@@ -455,6 +499,7 @@ class StreamedResponse:
                 json=self._json,
                 headers=client._auth_headers(),
                 timeout=self._timeout,
+                max_redirects=MAX_REDIRECTS,
             )
             if resp.status < 400:
                 return resp.status, _lower(resp.headers), resp  # the body is read later
@@ -473,12 +518,16 @@ class StreamedResponse:
     async def iter_chunks(self) -> AsyncIterator[bytes]:
         """Yield body chunks as they arrive."""
         sent_any = False
+        size = 0
         try:
             while True:
                 assert self._resp is not None
                 try:
                     async for chunk in self._resp.content.iter_any():
                         if chunk:
+                            size += len(chunk)
+                            if size > self._client.max_response_bytes:
+                                raise _too_large(self._client.max_response_bytes, self._resp)
                             sent_any = True
                             yield chunk
                     return
