@@ -164,3 +164,40 @@ def test_the_token_comes_from_the_environment_or_a_file(
     secret.write_text("")
     with pytest.raises(SystemExit):
         _token(parser.parse_args(["--token-file", str(secret)]), parser)
+
+
+def test_decoding_stops_at_the_duration_allowed() -> None:
+    from venice_nb.local import audio
+
+    clip = wav_bytes(10.0)
+    kept = audio.decode_mono(clip, max_seconds=3.0, truncate=True)
+    assert kept.size == 3 * audio.ASR_RATE
+    with pytest.raises(audio.AudioTooLongError):
+        audio.decode_mono(clip, max_seconds=3.0)
+    assert audio.decode_mono(clip).size == pytest.approx(10 * audio.ASR_RATE, abs=160)
+
+
+def test_audio_longer_than_allowed_is_refused_with_413(tmp_path: Path) -> None:
+    config = LocalConfig(data_dir=tmp_path, max_audio_seconds=5.0)
+    boundary = "vnbboundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\n'
+            "nvidia/parakeet-tdt-0.6b-v3\r\n"
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="long.wav"\r\n'
+            "Content-Type: audio/wav\r\n\r\n"
+        ).encode()
+        + wav_bytes(8.0)
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    with LocalServer(config) as srv:
+        head = _head(
+            "POST",
+            "/audio/transcriptions",
+            _host(srv),
+            {"Content-Type": f"multipart/form-data; boundary={boundary}"},
+            len(body),
+        )
+        status, _, answer = asyncio.run(_exchange(srv.base_url, head, body))
+    assert status == 413, answer[:300]
+    assert "minutes once decoded" in json.loads(answer)["error"]

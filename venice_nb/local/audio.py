@@ -257,28 +257,60 @@ def sniff_file(path: str | Path) -> str | None:
         return sniff_container(fh.read(16))
 
 
-def decode_mono(source: str | Path | bytes, rate: int = ASR_RATE) -> FloatArray:
-    """Decode the first audio stream of any FFmpeg-readable container to mono float32 at ``rate``."""
+class AudioTooLongError(AudioDecodeError):
+    """The audio lasts longer than the caller allows once decoded."""
+
+    def __init__(self, max_seconds: float) -> None:
+        super().__init__(f"longer than {max_seconds:g} s once decoded")
+        self.max_seconds = max_seconds
+
+
+def decode_mono(
+    source: str | Path | bytes,
+    rate: int = ASR_RATE,
+    *,
+    max_seconds: float | None = None,
+    truncate: bool = False,
+) -> FloatArray:
+    """Decode the first audio stream of any FFmpeg-readable container to mono float32 at ``rate``.
+
+    Decoding stops at ``max_seconds``: past it, ``truncate`` keeps the first ``max_seconds``, else
+    :class:`AudioTooLongError` is raised. A small file can decode to hours (a FLAC of silence), so
+    memory stays bounded by the duration allowed, not by what the file claims.
+    """
     file: Any = io.BytesIO(source) if isinstance(source, bytes) else str(source)
+    limit = None if max_seconds is None else int(max_seconds * rate)
+    parts: list[FloatArray] = []
+    total = 0
     try:
         with av.open(file, mode="r") as container:
             if not container.streams.audio:
                 raise AudioDecodeError("the file holds no audio stream")
             stream = container.streams.audio[0]
             resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-            parts: list[FloatArray] = []
-            for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    parts.append(_mono(out))
-            for out in resampler.resample(None):
-                parts.append(_mono(out))
+            for frame in _frames(container, stream, resampler):
+                piece = _mono(frame)
+                total += piece.size
+                if limit is not None and total > limit:
+                    if not truncate:
+                        raise AudioTooLongError(float(max_seconds or 0))
+                    parts.append(piece[: piece.size - (total - limit)])
+                    break
+                parts.append(piece)
     except AudioDecodeError:
         raise
     except (av.FFmpegError, ValueError, IndexError, UnicodeDecodeError) as exc:
         raise AudioDecodeError(str(exc)) from exc
     if not parts:
         return np.zeros(0, np.float32)
-    return np.concatenate(parts).astype(np.float32)
+    return np.concatenate(parts)
+
+
+def _frames(container: Any, stream: Any, resampler: Any) -> Any:
+    """Resampled frames, decoded one at a time (nothing is decoded ahead)."""
+    for frame in container.decode(stream):
+        yield from resampler.resample(frame)
+    yield from resampler.resample(None)
 
 
 def rms(samples: FloatArray) -> float:

@@ -70,6 +70,8 @@ class LocalConfig:
     token: str | None = None
     workers: int = field(default_factory=default_workers)
     max_upload_bytes: int = MAX_UPLOAD_BYTES
+    max_audio_seconds: float = 30 * 60
+    """Longest audio transcribed, decoded (a 300 KB FLAC can hold hours): 413 past it."""
     allow_origins: tuple[str, ...] = field(
         default_factory=lambda: tuple(
             o.strip().rstrip("/")

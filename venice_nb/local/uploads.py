@@ -139,9 +139,18 @@ async def _spool(part: BodyPartReader, cap: int) -> tuple[Path, int]:
 
 
 def decode_upload(
-    path: Path, size: int, accepted: tuple[str, ...], code_422: str
+    path: Path,
+    size: int,
+    accepted: tuple[str, ...],
+    code_422: str,
+    *,
+    max_seconds: float | None = None,
+    truncate: bool = False,
 ) -> audio.FloatArray:
-    """Sniff, decode to 16 kHz mono, refuse empty/corrupt/silent audio (422) and foreign containers (400)."""
+    """Sniff, decode to 16 kHz mono, refuse empty/corrupt/silent audio (422) and foreign containers (400).
+
+    Decoding stops at ``max_seconds`` (413 past it, or the first ``max_seconds`` kept when
+    ``truncate``), so a small file that decodes to hours cannot exhaust memory."""
     if size == 0:
         raise ApiError(422, "The audio file is empty (zero length); send a recording.", code_422)
     container = audio.sniff_file(path)
@@ -152,7 +161,14 @@ def decode_upload(
             "INVALID_AUDIO_FORMAT",
         )
     try:
-        samples = audio.decode_mono(path)
+        samples = audio.decode_mono(path, max_seconds=max_seconds, truncate=truncate)
+    except audio.AudioTooLongError as exc:
+        raise ApiError(
+            413,
+            f"The audio lasts more than {exc.max_seconds / 60:g} minutes once decoded; split it "
+            "into shorter files.",
+            "PAYLOAD_TOO_LARGE",
+        ) from exc
     except audio.AudioDecodeError as exc:
         reason = str(exc).replace(str(path), "the upload").replace(path.name, "the upload")
         raise ApiError(

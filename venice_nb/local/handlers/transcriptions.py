@@ -38,5 +38,11 @@ async def transcribe(request: web.Request) -> web.StreamResponse:
 def _transcribe_file(
     service: LocalService, path: Path, size: int, timestamps: bool, language: str | None
 ) -> dict[str, Any]:
-    samples = decode_upload(path, size, TRANSCRIBE_CONTAINERS, "ASR_UPSTREAM_VALIDATION_FAILED")
+    samples = decode_upload(
+        path,
+        size,
+        TRANSCRIBE_CONTAINERS,
+        "ASR_UPSTREAM_VALIDATION_FAILED",
+        max_seconds=service.config.max_audio_seconds,
+    )
     return service.whisper.transcribe(samples, timestamps, language)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from aiohttp import web
 
 from .. import audio
@@ -13,6 +15,8 @@ from ..uploads import decode_upload, read_multipart
 __all__ = ["MIN_CLONE_SECONDS", "create_voice"]
 
 MIN_CLONE_SECONDS = 1.0
+MAX_CLONE_SAMPLE_SECONDS = 60.0
+"""A clone needs seconds of speech: only the first minute of a sample is decoded."""
 
 
 async def create_voice(request: web.Request) -> web.Response:
@@ -48,7 +52,11 @@ async def create_voice(request: web.Request) -> web.Response:
                 "INVALID_AUDIO_FORMAT",
             )
         samples = await service.run(
-            decode_upload, form.file, upload.file_size, accepted, "INVALID_AUDIO"
+            functools.partial(decode_upload, max_seconds=MAX_CLONE_SAMPLE_SECONDS, truncate=True),
+            form.file,
+            upload.file_size,
+            accepted,
+            "INVALID_AUDIO",
         )
     finally:
         upload.cleanup()
