@@ -152,7 +152,10 @@ class VeniceClient:
     ``api_key`` falls back to ``VENICE_API_KEY``, ``base_url`` to ``VENICE_BASE_URL`` and then to
     the public service. ``timeout`` (seconds or ``aiohttp.ClientTimeout``) applies to every call
     unless a call passes its own; ``max_retries`` retries transient failures, waiting about
-    ``backoff`` seconds before the first retry and doubling each time (server hints win).
+    ``backoff`` seconds before the first retry and doubling each time (a server's wait hint wins
+    when it is between 0 and 60 s). Answers larger than ``max_response_bytes`` (decompressed) and
+    success answers that are not what the API promises raise
+    :class:`~venice_nb.core.errors.APIResponseValidationError`.
     """
 
     def __init__(
