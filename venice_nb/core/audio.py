@@ -4,7 +4,7 @@ Mirrors the URL space: ``create_speech`` is ``POST /audio/speech``, ``transcribe
 ``POST /audio/transcriptions``, ``create_voice`` is ``POST /audio/voices``. Every argument is
 checked against the contract and the live model catalog before a request is sent.
 
-One module (about 630 lines) because it is one resource: every method builds its request from
+One module (over 600 lines) because it is one resource: every method builds its request from
 the same catalog lookups and argument checks (``_catalog_model``, ``_check_voice``, ``_text``);
 split per endpoint, those would be imported back by each piece. Container joining lives in
 ``containers/`` and text splitting in ``sentences.py``.
