@@ -6,6 +6,7 @@ hints it cannot honour never stall it, and success answers that are not what the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
 import time
@@ -53,19 +54,28 @@ class Hostile:
         return web.Response(status=status, headers=headers, body=body)
 
 
-@pytest.fixture
-async def hostile() -> AsyncIterator[Hostile]:
-    server = Hostile()
+@contextlib.asynccontextmanager
+async def serving(handler: Any) -> AsyncIterator[str]:
+    """Serve every path with ``handler`` on 127.0.0.1; yields the API base URL."""
     app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", server.handle)
+    app.router.add_route("*", "/{tail:.*}", handler)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    server.base_url = f"http://127.0.0.1:{port}/api/v1"
-    yield server
-    await runner.cleanup()
+    try:
+        yield f"http://127.0.0.1:{port}/api/v1"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def hostile() -> AsyncIterator[Hostile]:
+    server = Hostile()
+    async with serving(server.handle) as base_url:
+        server.base_url = base_url
+        yield server
 
 
 def _client(server: Hostile) -> VeniceClient:
@@ -237,16 +247,9 @@ class Abusive:
 @pytest.fixture
 async def abusive() -> AsyncIterator[Abusive]:
     server = Abusive()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", server.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    server.base_url = f"http://127.0.0.1:{port}/api/v1"
-    yield server
-    await runner.cleanup()
+    async with serving(server.handle) as base_url:
+        server.base_url = base_url
+        yield server
 
 
 @pytest.mark.parametrize("kind", ["bomb", "endless"])
