@@ -201,3 +201,33 @@ def test_audio_longer_than_allowed_is_refused_with_413(tmp_path: Path) -> None:
         status, _, answer = asyncio.run(_exchange(srv.base_url, head, body))
     assert status == 413, answer[:300]
     assert "minutes once decoded" in json.loads(answer)["error"]
+
+
+def test_a_clone_that_cannot_be_stored_is_507_and_leaves_no_handle(tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the data directory should be")
+    boundary = "vnbboundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\n'
+            "tts-chatterbox-hd\r\n"
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="me.wav"\r\n'
+            "Content-Type: audio/wav\r\n\r\n"
+        ).encode()
+        + wav_bytes(6.0)
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    with LocalServer(LocalConfig(data_dir=blocked)) as srv:
+        head = _head(
+            "POST",
+            "/audio/voices",
+            _host(srv),
+            {"Content-Type": f"multipart/form-data; boundary={boundary}"},
+            len(body),
+        )
+        status, _, answer = asyncio.run(_exchange(srv.base_url, head, body))
+        kept = srv.service.clones._voices
+    assert status == 507, answer[:300]
+    error = json.loads(answer)
+    assert error["code"] == "STORAGE_FAILED" and str(blocked) not in error["error"]
+    assert kept == {}

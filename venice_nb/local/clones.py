@@ -7,6 +7,7 @@ with the piper voice shifted to it (see ``voices.plan_for_pitch``). The sample i
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import tempfile
@@ -31,6 +32,9 @@ class ClonedVoice:
     expires: float
     f0_hz: float | None
     sample_seconds: float
+
+
+_LOG = logging.getLogger(__name__)
 
 
 class CloneStore:
@@ -83,7 +87,11 @@ class CloneStore:
         )
         with self._lock:
             self._voices[voice.id] = voice
-            self._save()
+            try:
+                self._save()
+            except OSError:
+                del self._voices[voice.id]  # no handle that would not survive a restart
+                raise
         return voice
 
     def get(self, voice_id: str) -> ClonedVoice | None:
@@ -98,4 +106,7 @@ class CloneStore:
             if voice is None or voice.model not in PERSISTENT_MODELS:
                 return
             voice.expires = time.time() + RETENTION_S
-            self._save()
+            try:
+                self._save()
+            except OSError as exc:  # the speech was made; only the renewal is lost
+                _LOG.warning("could not renew cloned voice %s in %s: %s", voice_id, self.path, exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 
 from aiohttp import web
 
@@ -14,6 +15,7 @@ from ..uploads import decode_upload, read_multipart
 
 __all__ = ["MIN_CLONE_SECONDS", "create_voice"]
 
+_LOG = logging.getLogger(__name__)
 MIN_CLONE_SECONDS = 1.0
 MAX_CLONE_SAMPLE_SECONDS = 60.0
 """A clone needs seconds of speech: only the first minute of a sample is decoded."""
@@ -67,5 +69,14 @@ async def create_voice(request: web.Request) -> web.Response:
             f"The voice sample lasts {seconds:.2f} s; send at least {MIN_CLONE_SECONDS:.0f} s of speech (5-10 s recommended).",
         )
     f0 = await service.run(audio.estimate_f0, samples, audio.ASR_RATE)
-    voice = await service.run(service.clones.create, model, f0, seconds)
+    try:
+        voice = await service.run(service.clones.create, model, f0, seconds)
+    except OSError as exc:
+        _LOG.error("cannot store a cloned voice in %s: %s", service.config.data_dir, exc)
+        raise ApiError(
+            507,
+            "The offline engine could not store the cloned voice (its data directory is full "
+            "or not writable); free space or point VENICE_NB_DATA_DIR elsewhere, then retry.",
+            "STORAGE_FAILED",
+        ) from None
     return web.json_response({"id": voice.id, "model": voice.model})
