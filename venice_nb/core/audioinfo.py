@@ -6,6 +6,7 @@ import struct
 from dataclasses import dataclass
 
 from .containers import SegmentJoiner
+from .containers.mp3 import gapless_samples
 
 __all__ = ["AudioInfo", "probe"]
 
@@ -92,28 +93,6 @@ def _counted(fmt: str, data: bytes) -> AudioInfo:
     joiner.feed(data, last=True)
     duration = joiner.duration
     if fmt == "mp3" and duration and joiner.sample_rate:
-        trimmed = duration - _mp3_gapless_samples(data) / joiner.sample_rate
+        trimmed = duration - gapless_samples(data) / joiner.sample_rate
         duration = trimmed if trimmed > 0 else duration
     return AudioInfo(joiner.sample_rate, duration)
-
-
-_XING_FIELDS = ((1, 4), (2, 4), (4, 100), (8, 4))  # frames, bytes, TOC, quality: (flag, size)
-
-
-def _mp3_gapless_samples(data: bytes) -> int:
-    """Encoder delay plus padding from the LAME tag of the first frame (0 without one)."""
-    start = 0
-    if data[:3] == b"ID3" and len(data) >= 10:
-        size = data[6:10]
-        start = 10 + ((size[0] << 21) | (size[1] << 14) | (size[2] << 7) | size[3])
-    window = data[start : start + 64]
-    tag = max(window.find(b"Xing"), window.find(b"Info"))
-    if tag < 0:
-        return 0
-    pos = start + tag
-    flags = struct.unpack_from(">I", data, pos + 4)[0]
-    lame = pos + 8 + sum(size for flag, size in _XING_FIELDS if flags & flag)
-    if len(data) < lame + 24 or not data[lame : lame + 4].isalpha():
-        return 0
-    b0, b1, b2 = data[lame + 21 : lame + 24]
-    return ((b0 << 4) | (b1 >> 4)) + (((b1 & 0x0F) << 8) | b2)

@@ -88,16 +88,44 @@ def _mpeg_sync(data: bytes, pos: int, end: int) -> tuple[int, _MpegHeader] | Non
         pos += 1
 
 
-def _has_vbr_tag(data: bytes, pos: int, head: _MpegHeader) -> bool:
-    """True if the frame at ``pos`` is a Xing/Info (LAME) or VBRI (Fraunhofer) header frame."""
-    if head.layer != 3:
-        return False
+def _xing_offset(pos: int, head: _MpegHeader) -> int:
+    """Where a Xing/Info tag would start in the layer III frame at ``pos``."""
     if head.version == 1:
         side_info = 17 if head.channels == 1 else 32
     else:
         side_info = 9 if head.channels == 1 else 17
-    xing = pos + 4 + (2 if head.protected else 0) + side_info
+    return pos + 4 + (2 if head.protected else 0) + side_info
+
+
+def _has_vbr_tag(data: bytes, pos: int, head: _MpegHeader) -> bool:
+    """True if the frame at ``pos`` is a Xing/Info (LAME) or VBRI (Fraunhofer) header frame."""
+    if head.layer != 3:
+        return False
+    xing = _xing_offset(pos, head)
     return data[xing : xing + 4] in (b"Xing", b"Info") or data[pos + 36 : pos + 40] == b"VBRI"
+
+
+_XING_FIELDS = ((1, 4), (2, 4), (4, 100), (8, 4))  # frames, bytes, TOC, quality: (flag, size)
+
+
+def gapless_samples(data: bytes) -> int:
+    """Encoder delay plus padding that the first frame's LAME tag declares (0 without one).
+
+    Browsers and FFmpeg drop these samples when they play, so a duration should too.
+    """
+    start = _id3v2_end(data)
+    found = _mpeg_sync(data, start, len(data))
+    if found is None or not _has_vbr_tag(data, *found):
+        return 0
+    xing = _xing_offset(*found)
+    if data[xing : xing + 4] not in (b"Xing", b"Info"):
+        return 0
+    flags = int.from_bytes(data[xing + 4 : xing + 8], "big")
+    lame = xing + 8 + sum(size for flag, size in _XING_FIELDS if flags & flag)
+    if len(data) < lame + 24 or not data[lame : lame + 4].isalpha():
+        return 0
+    b0, b1, b2 = data[lame + 21 : lame + 24]
+    return ((b0 << 4) | (b1 >> 4)) + (((b1 & 0x0F) << 8) | b2)
 
 
 @dataclass
