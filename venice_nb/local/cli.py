@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from .config import WHISPER_COMPUTE_TYPES, LocalConfig
+from .config import WHISPER_COMPUTE_TYPES, LocalConfig, origins
 
 
 def build_parser(prog: str = "venice-nb serve") -> argparse.ArgumentParser:
@@ -121,7 +121,7 @@ def _token(args: argparse.Namespace, parser: argparse.ArgumentParser) -> str | N
 def _config(args: argparse.Namespace, token: str | None = None) -> LocalConfig:
     config = LocalConfig(token=token)
     if args.allow_origin:
-        config.allow_origins = tuple(o.strip().rstrip("/") for o in args.allow_origin)
+        config.allow_origins = origins(args.allow_origin)
     if args.piper_model:
         config.piper_model = args.piper_model
     if args.whisper_model:

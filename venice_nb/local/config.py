@@ -45,6 +45,11 @@ def _env_or_none(name: str) -> str | None:
     return value or None
 
 
+def origins(values: list[str]) -> tuple[str, ...]:
+    """Web origins as the Origin header carries them: no trailing slash, empty entries dropped."""
+    return tuple(v.strip().rstrip("/") for v in values if v.strip())
+
+
 WHISPER_COMPUTE_TYPES = ("int8", "int8_float32", "int16", "float32", "default", "auto")
 
 
@@ -73,11 +78,7 @@ class LocalConfig:
     max_audio_seconds: float = 30 * 60
     """Longest audio transcribed, decoded (a 300 KB FLAC can hold hours): 413 past it."""
     allow_origins: tuple[str, ...] = field(
-        default_factory=lambda: tuple(
-            o.strip().rstrip("/")
-            for o in os.environ.get("VENICE_NB_ALLOW_ORIGINS", "").split(",")
-            if o.strip()
-        )
+        default_factory=lambda: origins(os.environ.get("VENICE_NB_ALLOW_ORIGINS", "").split(","))
     )
     """Web origins (``https://app.example``) allowed besides the server's own; others get 403."""
     threads: int | None = field(default_factory=lambda: _env_int("VENICE_NB_THREADS"))

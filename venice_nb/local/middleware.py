@@ -35,6 +35,7 @@ __all__ = [
     "authenticate",
     "check_token",
     "install",
+    "is_loopback_host",
     "json_errors",
     "protect",
     "same_origin",
@@ -135,7 +136,8 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     return await handler(request)
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` (and its subdomains) and loopback addresses (127.0.0.0/8, ::1)."""
     host = host.strip("[]").lower()
     if host == "localhost" or host.endswith(".localhost"):
         return True
@@ -147,7 +149,7 @@ def _is_loopback(host: str) -> bool:
 
 def _served_on_loopback(request: web.Request) -> bool:
     sockname: Any = request.transport.get_extra_info("sockname") if request.transport else None
-    return isinstance(sockname, tuple) and bool(sockname) and _is_loopback(str(sockname[0]))
+    return isinstance(sockname, tuple) and bool(sockname) and is_loopback_host(str(sockname[0]))
 
 
 @web.middleware
@@ -160,7 +162,7 @@ async def same_origin(request: web.Request, handler: Handler) -> web.StreamRespo
     too, so a page cannot post forms or read answers without a preflight.
     """
     host = request.host or ""
-    if _served_on_loopback(request) and not _is_loopback(urlsplit(f"//{host}").hostname or ""):
+    if _served_on_loopback(request) and not is_loopback_host(urlsplit(f"//{host}").hostname or ""):
         raise ApiError(
             403,
             f"Host {host!r} is not allowed: this server answers only to 127.0.0.1 or localhost.",

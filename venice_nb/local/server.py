@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import threading
 from dataclasses import replace
 from types import TracebackType
@@ -20,7 +19,7 @@ from aiohttp import web
 
 from . import handlers
 from .config import LocalConfig
-from .middleware import Auth, Handler, install, protect
+from .middleware import Auth, Handler, install, is_loopback_host, protect
 from .requests import JSON_BODY_LIMIT
 from .service import API_PREFIX, SERVICE_KEY, LocalService, service_of
 
@@ -33,16 +32,6 @@ ROUTES: tuple[tuple[str, str, Handler, Auth], ...] = (
     ("POST", "/audio/voices", handlers.create_voice, Auth.REQUIRED),
 )
 """(method, path under ``/api/v1``, handler, token policy) of every endpoint."""
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def create_app(config: LocalConfig | None = None) -> web.Application:
