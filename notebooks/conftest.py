@@ -15,8 +15,8 @@ directory, so "cached" badges and cloned-voice stores start from the same state.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
-import os
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -109,35 +109,18 @@ class NotebookRun(pytest.Item):
         return self.path, 0, f"{self.path.name} [{self.variant}]"
 
 
-class _environment:
-    """Set the run's environment (and its own Jupyter data dir with a kernel spec), then restore."""
-
-    def __init__(self, scratch: Path, extra: dict[str, str]) -> None:
-        data = scratch / "jupyter"
-        write_kernel_spec(data)
-        self.values: dict[str, str | None] = {name: None for name in _CLEARED}
-        self.values.update(
-            {
-                "VENICE_NB_CACHE_DIR": str(scratch / "cache"),
-                "VENICE_NB_DATA_DIR": str(scratch / "data"),
-                "JUPYTER_DATA_DIR": str(data),
-                "JUPYTER_PREFER_ENV_PATH": "0",
-                **extra,
-            }
-        )
-        self.saved: dict[str, str | None] = {}
-
-    def __enter__(self) -> None:
-        for name, value in self.values.items():
-            self.saved[name] = os.environ.get(name)
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-    def __exit__(self, *exc: object) -> None:
-        for name, value in self.saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+@contextlib.contextmanager
+def _environment(scratch: Path, extra: dict[str, str]) -> Iterator[None]:
+    """The run's environment (and its own Jupyter data dir with a kernel spec), then the old one."""
+    data = scratch / "jupyter"
+    write_kernel_spec(data)
+    with pytest.MonkeyPatch.context() as env:
+        for name in _CLEARED:
+            env.delenv(name, raising=False)
+        env.setenv("VENICE_NB_CACHE_DIR", str(scratch / "cache"))
+        env.setenv("VENICE_NB_DATA_DIR", str(scratch / "data"))
+        env.setenv("JUPYTER_DATA_DIR", str(data))
+        env.setenv("JUPYTER_PREFER_ENV_PATH", "0")
+        for name, value in extra.items():
+            env.setenv(name, value)
+        yield

@@ -110,7 +110,7 @@ def _check_writable(out: Path) -> None:
         raise IsADirectoryError(
             f"--out {out} is a directory; give a file name such as {out}/speech.mp3"
         )
-    folder = target.parent if str(target.parent) else Path(".")
+    folder = target.parent  # Path('x.mp3').parent is Path('.')
     if not folder.is_dir():
         raise FileNotFoundError(f"--out {out}: the folder {folder} does not exist; create it first")
     if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):

@@ -344,7 +344,9 @@ class Audio:
                 "POST", "/audio/speech", json=body, timeout=timeout
             )
             try:
-                check_audio_answer(response.content_type, None, 200, response.request_id)
+                check_audio_answer(
+                    response.content_type, None, response.status, response.request_id
+                )
             except APIResponseValidationError:
                 await response.aclose()
                 raise
