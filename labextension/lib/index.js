@@ -31,28 +31,21 @@ const WIDGET_MIME = "application/vnd.jupyter.widget-view+json";
 const RANK = -20;
 // Autoplay only right after the cell ran, never when a saved notebook is reopened.
 const AUTOPLAY_WINDOW_MS = 60000;
-const DATA_URI = /src="(data:(audio\/[a-z0-9.+-]+);base64,([A-Za-z0-9+/=]+))"/;
+const DATA_URI = /src="data:(audio\/[a-z0-9.+-]+);base64,([A-Za-z0-9+/=]+)"/;
+const NO_AUDIO = { bytes: new DataView(new ArrayBuffer(0)), mime: "audio/mpeg" };
 
-/** The audio bytes of a payload: inline base64, or the data URI in the output's text/html. */
+/** The audio bytes of a payload: the data URI in the output entry it names (text/html). */
 function audioOf(payload, bundle) {
   const spec = payload.audio;
-  if (!spec) return { bytes: new DataView(new ArrayBuffer(0)), mime: "audio/mpeg" };
-  let b64 = spec.data || "";
-  let mime = spec.mime || "audio/mpeg";
-  if (!b64 && spec.ref) {
-    // nbformat may keep text as a list of lines.
-    const entry = bundle[spec.ref];
-    const html = Array.isArray(entry) ? entry.join("") : entry;
-    const match = typeof html === "string" ? DATA_URI.exec(html) : null;
-    if (match) {
-      mime = spec.mime || match[2];
-      b64 = match[3];
-    }
-  }
-  const raw = atob(b64);
+  if (!spec || !spec.ref) return NO_AUDIO;
+  const entry = bundle[spec.ref];
+  const html = Array.isArray(entry) ? entry.join("") : entry; // nbformat may keep lines
+  const match = typeof html === "string" ? DATA_URI.exec(html) : null;
+  if (!match) return NO_AUDIO;
+  const raw = atob(match[2]);
   const bytes = new Uint8Array(raw.length);
   for (let i = 0; i < raw.length; i += 1) bytes[i] = raw.charCodeAt(i);
-  return { bytes: new DataView(bytes.buffer), mime };
+  return { bytes: new DataView(bytes.buffer), mime: spec.mime || match[1] };
 }
 
 /** A read-only stand-in for an anywidget model, backed by the saved payload. */
