@@ -22,6 +22,7 @@ import av
 import numpy as np
 
 from testkit.standin import load_contract, shared_dir
+from venice_nb.core import VeniceClient
 from venice_nb.local import LocalConfig, LocalServer
 
 pytestmark = pytest.mark.local
@@ -604,23 +605,37 @@ async def test_a_foreign_container_is_400(server: LocalServer) -> None:
 # --------------------------------------------------------------------------- load
 
 
-async def test_fifty_concurrent_speech_requests_all_succeed(server: LocalServer) -> None:
+async def test_fifty_concurrent_speech_requests_are_answered_or_refused_at_once(
+    server: LocalServer,
+) -> None:
     voices = ["af_heart", "am_adam", "bf_emma", "bm_george", "ff_siwis"]
 
-    async def one(s: aiohttp.ClientSession, i: int) -> tuple[int, int]:
-        body = {
+    def body(i: int) -> dict[str, str]:
+        return {
             "input": f"Request number {i} is here.",
             "voice": voices[i % len(voices)],
             "response_format": "wav",
         }
-        async with s.post(f"{server.base_url}/audio/speech", json=body) as r:
-            return r.status, len(await r.read())
+
+    async def one(s: aiohttp.ClientSession, i: int) -> tuple[int, int, str | None]:
+        async with s.post(f"{server.base_url}/audio/speech", json=body(i)) as r:
+            return r.status, len(await r.read()), r.headers.get("Retry-After")
 
     connector = aiohttp.TCPConnector(limit=50)
     async with aiohttp.ClientSession(headers=AUTH, connector=connector) as s:
         results = await asyncio.gather(*(one(s, i) for i in range(50)))
-    assert all(status == 200 for status, _ in results), results
-    assert all(size > 10_000 for _, size in results)
+    # Past its bounded line the server refuses at once, saying when to come back.
+    assert all(status in (200, 429) for status, _, _ in results), results
+    assert all(size > 10_000 for status, size, _ in results if status == 200)
+    assert all(1 <= int(after or 0) <= 60 for status, _, after in results if status == 429)
+    assert sum(status == 200 for status, _, _ in results) >= server.service.admission.active_limit
+
+    # A client that honours Retry-After gets every one of them.
+    async with VeniceClient(api_key=TOKEN, base_url=server.base_url, max_retries=20) as client:
+        answers = await asyncio.gather(
+            *(client.audio.create_speech(model="tts-kokoro", **body(i)) for i in range(50))
+        )
+    assert all(len(a.content) > 10_000 for a in answers)
 
 
 def test_server_binds_loopback_only_without_a_token(tmp_path: Path) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .audio import ASR_RATE, FloatArray
+from .errors import Abandoned
 
 
 def _resolve_whisper_model(model: str | None) -> str:
@@ -62,12 +64,17 @@ class WhisperEngine:
         return self._model
 
     def transcribe(
-        self, samples: FloatArray, timestamps: bool, language: str | None
+        self,
+        samples: FloatArray,
+        timestamps: bool,
+        language: str | None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> dict[str, Any]:
         """Transcribe 16 kHz mono samples into the contract's JSON shape.
 
         Greedy decoding (beam 1, temperature 0) and no VAD, for speed; ``language`` is only a hint
-        (an English-only model ignores it).
+        (an English-only model ignores it). ``should_stop`` is asked between Whisper's 30-second
+        windows; once it says yes, :class:`Abandoned` is raised and no more audio is decoded.
         """
         model = self.load()
         if not model.model.is_multilingual:
@@ -85,6 +92,8 @@ class WhisperEngine:
         words: list[dict[str, Any]] = []
         segs: list[dict[str, Any]] = []
         for segment in segments:
+            if should_stop is not None and should_stop():
+                raise Abandoned("the client left; transcription stopped")
             text = segment.text.strip()
             if not text:
                 continue

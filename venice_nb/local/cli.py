@@ -93,6 +93,22 @@ def build_parser(prog: str = "venice-nb serve") -> argparse.ArgumentParser:
         help="CTranslate2 compute type for Whisper [env VENICE_NB_WHISPER_COMPUTE_TYPE; default int8]",
     )
     parser.add_argument(
+        "--rate-limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="requests per minute before 429 RATE_LIMIT_EXCEEDED; the x-ratelimit-* headers "
+        "report it [env VENICE_NB_RATE_LIMIT; default 1200]",
+    )
+    parser.add_argument(
+        "--max-waiting",
+        type=int,
+        default=None,
+        metavar="N",
+        help="requests that may wait for the engine; more are refused at once with 429 and "
+        "Retry-After [env VENICE_NB_MAX_WAITING; default four per worker]",
+    )
+    parser.add_argument(
         "--list-voices",
         action="store_true",
         help="print how every catalog voice is rendered locally, then exit",
@@ -134,6 +150,10 @@ def _config(args: argparse.Namespace, token: str | None = None) -> LocalConfig:
         config.threads = max(1, args.threads)
     if args.whisper_compute_type:
         config.whisper_compute_type = args.whisper_compute_type
+    if args.rate_limit:
+        config.rate_limit = max(1, args.rate_limit)
+    if args.max_waiting is not None:
+        config.max_waiting = max(0, args.max_waiting)
     return config
 
 

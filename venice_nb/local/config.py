@@ -82,6 +82,19 @@ class LocalConfig:
     )
     """Web origins (``https://app.example``) allowed besides the server's own; others get 403."""
     threads: int | None = field(default_factory=lambda: _env_int("VENICE_NB_THREADS"))
+    rate_limit: int = field(default_factory=lambda: _env_int("VENICE_NB_RATE_LIMIT") or 1200)
+    """Requests per minute before 429 ``RATE_LIMIT_EXCEEDED`` (the ``x-ratelimit-*`` figures)."""
+    token_limit: int = 1_000_000
+    """Speech input characters per minute (the offline engine's "tokens")."""
+    max_active: int | None = None
+    """Requests at engine work at once (default two per worker); they share the workers."""
+    max_waiting: int | None = field(default_factory=lambda: _env_int("VENICE_NB_MAX_WAITING"))
+    """Requests waiting for a slot (default four per worker); more are refused at once (429)."""
+    header_timeout: float = 60.0
+    """Seconds a connection may take to send a request's headers (or stay idle) before it is
+    closed, as nginx's ``client_header_timeout``."""
+    body_timeout: float = 120.0
+    """Seconds a request may take to send its whole body before 408."""
     whisper_compute_type: str = field(
         default_factory=lambda: _env_or_none("VENICE_NB_WHISPER_COMPUTE_TYPE") or "int8"
     )
@@ -100,5 +113,6 @@ class LocalConfig:
         return (
             f"LocalConfig(piper_model={self.piper_model!r}, whisper_model={self.whisper_model!r}, "
             f"data_dir={str(self.data_dir)!r}, token={token}, workers={self.workers}, "
-            f"threads={self.threads}, whisper_compute_type={self.whisper_compute_type!r})"
+            f"threads={self.threads}, whisper_compute_type={self.whisper_compute_type!r}, "
+            f"rate_limit={self.rate_limit}, max_waiting={self.max_waiting})"
         )

@@ -6,7 +6,8 @@ from typing import Any
 
 
 class ApiError(Exception):
-    """An error answer: HTTP status, one-sentence message, optional code and validation tree."""
+    """An error answer: HTTP status, one-sentence message, optional code, validation tree and
+    extra headers (``Retry-After`` on refusals)."""
 
     def __init__(
         self,
@@ -14,12 +15,14 @@ class ApiError(Exception):
         message: str,
         code: str | None = None,
         details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
         self.details = details
+        self.headers = dict(headers or {})
 
     def body(self) -> dict[str, Any]:
         """The JSON body: ``{"error": ..., "code": ..., "details": ...}`` (absent keys omitted)."""
@@ -29,6 +32,10 @@ class ApiError(Exception):
         if self.details is not None:
             out["details"] = self.details
         return out
+
+
+class Abandoned(ConnectionResetError):
+    """Engine work stopped because its client left; there is nobody to answer."""
 
 
 class ValidationErrors:

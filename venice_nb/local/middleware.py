@@ -1,9 +1,11 @@
 """What the offline server does around every handler: JSON error bodies, Host and Origin checks,
-bearer-token checks per route, and the headers every answer carries (request id, rate window,
-engine name).
+bearer-token checks per route, the enforced request-rate window, and the headers every answer
+carries (request id, rate window, engine name).
 
 ``install`` wires it all onto an application. ``MIDDLEWARES`` runs outermost first; a new
-request-wide check (Host/Origin, admission control) is one more middleware in that list.
+request-wide check is one more middleware in that list. Admission to the engines
+(``LocalService.admission``) is taken by the handlers once the body is read, so a slow upload
+holds a connection, never an engine slot.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from .errors import ApiError
+from .errors import Abandoned, ApiError
 from .service import API_PREFIX, SERVICE_KEY, service_of
 from .uploads import too_large
 
@@ -38,6 +40,7 @@ __all__ = [
     "is_loopback_host",
     "json_errors",
     "protect",
+    "rate_limit",
     "same_origin",
 ]
 
@@ -106,6 +109,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             405: f"Method {request.method} is not allowed on {request.path}.",
         }.get(exc.status, exc.reason)
         return _error_response(ApiError(exc.status, message, code))
+    except Abandoned:
+        service_of(request.app).abandoned += 1
+        return web.Response(status=499, reason="Client Closed Request")  # nobody to read it
     except (ConnectionResetError, asyncio.CancelledError):
         raise
     except Exception:
@@ -120,8 +126,8 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 def _error_response(exc: ApiError) -> web.Response:
-    response = web.json_response(exc.body(), status=exc.status)
-    if exc.status == 413:
+    response = web.json_response(exc.body(), status=exc.status, headers=exc.headers)
+    if exc.status in (408, 413):  # the rest of the body is not read
         response.force_close()
     return response
 
@@ -182,7 +188,16 @@ async def same_origin(request: web.Request, handler: Handler) -> web.StreamRespo
     return await handler(request)
 
 
-MIDDLEWARES: tuple[Middleware, ...] = (json_errors, same_origin, authenticate)
+@web.middleware
+async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count every request to an API route in the rate window; 429 with Retry-After past it."""
+    resource = request.match_info.route.resource
+    if resource is not None and resource in request.app.get(AUTH_POLICIES, {}):
+        service_of(request.app).rate.admit()
+    return await handler(request)
+
+
+MIDDLEWARES: tuple[Middleware, ...] = (json_errors, same_origin, authenticate, rate_limit)
 """Outermost first: ``json_errors`` must stay first so every later refusal answers JSON."""
 
 

@@ -3,8 +3,11 @@ pydantic ``ValidationError`` becomes the service's 400 (``error``, ``code``, ``d
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import math
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -254,8 +257,24 @@ def parse(model: type[M], data: Any) -> M:
         raise invalid_request(exc) from None
 
 
-async def read_json(request: web.Request) -> Any:
-    """The request body decoded as JSON: 413 past 1 MB, 400 when it is not JSON (or nests too deep)."""
+@contextlib.asynccontextmanager
+async def body_deadline(seconds: float) -> AsyncIterator[None]:
+    """408 when the body inside takes longer than ``seconds`` to arrive (a stalled or trickling
+    client must not hold the connection for ever)."""
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        raise ApiError(
+            408,
+            f"The request body did not arrive within {seconds:g} s; send the whole body at once.",
+            "REQUEST_TIMEOUT",
+        ) from None
+
+
+async def read_json(request: web.Request, timeout: float) -> Any:
+    """The request body decoded as JSON: 413 past 1 MB, 400 when it is not JSON (or nests too
+    deep), 408 when it has not all arrived within ``timeout`` seconds."""
     if request.content_length is not None and request.content_length > JSON_BODY_LIMIT:
         raise ApiError(
             413,
@@ -266,15 +285,16 @@ async def read_json(request: web.Request) -> Any:
     # segments would be cut short).
     chunks: list[bytes] = []
     size = 0
-    while chunk := await request.content.read(65536):
-        size += len(chunk)
-        if size > JSON_BODY_LIMIT:
-            raise ApiError(
-                413,
-                "The request body is too large; speech input is at most 4096 characters.",
-                "PAYLOAD_TOO_LARGE",
-            )
-        chunks.append(chunk)
+    async with body_deadline(timeout):
+        while chunk := await request.content.read(65536):
+            size += len(chunk)
+            if size > JSON_BODY_LIMIT:
+                raise ApiError(
+                    413,
+                    "The request body is too large; speech input is at most 4096 characters.",
+                    "PAYLOAD_TOO_LARGE",
+                )
+            chunks.append(chunk)
     raw = b"".join(chunks)
     try:
         return json.loads(raw.decode("utf-8"))

@@ -124,8 +124,14 @@ class LocalServer:
         asyncio.set_event_loop(loop)
         try:
             self.app = create_app(self.config)
+            # keepalive_timeout also closes connections that never finish their headers
+            # (aiohttp arms it when a connection opens), as nginx's client_header_timeout.
             self._runner = web.AppRunner(
-                self.app, handle_signals=False, access_log=None, shutdown_timeout=2.0
+                self.app,
+                handle_signals=False,
+                access_log=None,
+                shutdown_timeout=2.0,
+                keepalive_timeout=self.config.header_timeout,
             )
             loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, self.host, self.port)

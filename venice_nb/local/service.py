@@ -1,19 +1,19 @@
 """The state behind the offline server's routes: catalog, engines, thread pool, cloned voices,
-rate window, and the catalog lookup shared by the speech and transcription endpoints."""
+admission control and rate window, and the catalog lookup shared by the speech and
+transcription endpoints."""
 
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from aiohttp import web
 
+from .admission import Admission, RateWindow
 from .asr import WhisperEngine
 from .catalog import Catalog, load_catalog
 from .clones import CloneStore
@@ -21,46 +21,15 @@ from .config import LocalConfig
 from .errors import ApiError, bad_request
 from .tts import EspeakEngine, PiperEngine, SpeechEngine
 
-__all__ = ["API_PREFIX", "SERVICE_KEY", "LocalService", "RateWindow", "service_of"]
+__all__ = ["API_PREFIX", "SERVICE_KEY", "LocalService", "service_of"]
 
 T = TypeVar("T")
 
 API_PREFIX = "/api/v1"
 
 
-class RateWindow:
-    """Counts requests per minute for the ``x-ratelimit-*`` headers (nothing is refused)."""
-
-    LIMIT_REQUESTS = 10_000
-    LIMIT_TOKENS = 10_000_000
-
-    def __init__(self) -> None:
-        self._start = time.time()
-        self._count = 0
-        self._lock = threading.Lock()
-
-    def headers(self) -> dict[str, str]:
-        """Count one more request and return the headers describing the current window."""
-        now = time.time()
-        with self._lock:
-            if now - self._start >= 60:
-                self._start = now
-                self._count = 0
-            self._count += 1
-            count = self._count
-            reset = self._start + 60
-        return {
-            "x-ratelimit-limit-requests": str(self.LIMIT_REQUESTS),
-            "x-ratelimit-remaining-requests": str(max(0, self.LIMIT_REQUESTS - count)),
-            "x-ratelimit-reset-requests": str(math.ceil(reset)),
-            "x-ratelimit-limit-tokens": str(self.LIMIT_TOKENS),
-            "x-ratelimit-remaining-tokens": str(self.LIMIT_TOKENS),
-            "x-ratelimit-reset-tokens": str(max(1, math.ceil(reset - now))),
-        }
-
-
 class LocalService:
-    """State behind the routes: catalog, engines, thread pool, cloned voices, rate counter."""
+    """State behind the routes: catalog, engines, thread pool, cloned voices, admission, rates."""
 
     def __init__(self, config: LocalConfig) -> None:
         self.config = config
@@ -79,7 +48,13 @@ class LocalService:
         )
         self._clones: CloneStore | None = None
         self._clones_lock = threading.Lock()
-        self.rate = RateWindow()
+        self.abandoned = 0
+        """Requests whose engine work stopped early because their client left."""
+        self.rate = RateWindow(config.rate_limit, config.token_limit)
+        self.admission = Admission(
+            active=config.max_active or 2 * workers,
+            waiting=config.max_waiting if config.max_waiting is not None else 4 * workers,
+        )
 
     @property
     def clones(self) -> CloneStore:

@@ -248,6 +248,20 @@ class SpeechEngine:
         self.piper = piper
         self.espeak = espeak
 
+    def render_sentence(
+        self, plan: VoicePlan, sentence: str, speed: float, rate: int, *, first: bool
+    ) -> FloatArray:
+        """One sentence, led by the pause that parts it from the one before unless ``first``.
+
+        The server renders every request sentence by sentence, whole or streamed, so the same
+        text sounds the same both ways and requests share the engine threads in turn.
+        """
+        samples = self.render(plan, sentence, speed, rate)
+        if first or samples.size == 0:
+            return samples
+        pause = np.zeros(round(SENTENCE_PAUSE_S / max(speed, 0.25) * rate), np.float32)
+        return concat([pause, samples])
+
     def render(self, plan: VoicePlan, text: str, speed: float, rate: int) -> FloatArray:
         """Synthesize ``text`` (one or more sentences) with ``plan`` at ``speed``, as ``rate`` Hz."""
         if plan.engine == "espeak":

@@ -15,7 +15,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from . import audio
 from .errors import ApiError, ValidationErrors, bad_request
-from .requests import unknown_keys
+from .requests import body_deadline, unknown_keys
 
 __all__ = ["FIELD_LIMIT", "Upload", "decode_upload", "read_multipart", "too_large"]
 
@@ -52,8 +52,11 @@ class Upload:
             self.file.unlink(missing_ok=True)
 
 
-async def read_multipart(request: web.Request, allowed: set[str], cap: int) -> Upload:
-    """Stream a multipart body: the ``file`` part to a temp file (413 past the cap), fields to memory."""
+async def read_multipart(
+    request: web.Request, allowed: set[str], cap: int, timeout: float
+) -> Upload:
+    """Stream a multipart body: the ``file`` part to a temp file (413 past the cap), fields to
+    memory; 408 when it has not all arrived within ``timeout`` seconds."""
     if request.content_type != "multipart/form-data":
         raise ApiError(
             415,
@@ -64,30 +67,8 @@ async def read_multipart(request: web.Request, allowed: set[str], cap: int) -> U
         raise too_large(cap)
     upload = Upload(file=None, file_size=0, fields={})
     try:
-        reader = await request.multipart()
-        errors = ValidationErrors()
-        while True:
-            part = await reader.next()
-            if part is None:
-                break
-            if not isinstance(part, BodyPartReader):
-                raise bad_request(
-                    None, "Nested multipart bodies are not supported; send flat form fields."
-                )
-            name = part.name or ""
-            if name not in allowed:
-                errors.add(None, unknown_keys([name]))
-                await part.release()
-                continue
-            if name == "file":
-                if upload.file is not None:
-                    raise bad_request("file", "Send exactly one file.")
-                upload.file, upload.file_size = await _spool(part, cap)
-            else:
-                raw = await _read_field(part, name)
-                await part.release()
-                upload.fields[name] = raw.decode("utf-8", errors="replace").strip()
-        errors.raise_if_any()
+        async with body_deadline(timeout):
+            await _read_parts(request, allowed, cap, upload)
     except ApiError:
         upload.cleanup()
         raise
@@ -104,6 +85,34 @@ async def read_multipart(request: web.Request, allowed: set[str], cap: int) -> U
         upload.cleanup()
         raise
     return upload
+
+
+async def _read_parts(request: web.Request, allowed: set[str], cap: int, upload: Upload) -> None:
+    """Fill ``upload`` from the body's parts (known fields only, exactly one file)."""
+    reader = await request.multipart()
+    errors = ValidationErrors()
+    while True:
+        part = await reader.next()
+        if part is None:
+            break
+        if not isinstance(part, BodyPartReader):
+            raise bad_request(
+                None, "Nested multipart bodies are not supported; send flat form fields."
+            )
+        name = part.name or ""
+        if name not in allowed:
+            errors.add(None, unknown_keys([name]))
+            await part.release()
+            continue
+        if name == "file":
+            if upload.file is not None:
+                raise bad_request("file", "Send exactly one file.")
+            upload.file, upload.file_size = await _spool(part, cap)
+        else:
+            raw = await _read_field(part, name)
+            await part.release()
+            upload.fields[name] = raw.decode("utf-8", errors="replace").strip()
+    errors.raise_if_any()
 
 
 async def _read_field(part: BodyPartReader, name: str) -> bytes:

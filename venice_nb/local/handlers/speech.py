@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from aiohttp import web
 
 from .. import audio
+from ..audio import FloatArray
 from ..catalog import STREAMING_MODELS, output_rate
-from ..errors import ApiError, bad_request
+from ..errors import Abandoned, ApiError, bad_request
 from ..requests import SpeechBody, parse, read_json
 from ..service import LocalService, service_of
-from ..tts import SpeechEngine, split_sentences
+from ..tts import split_sentences
 from ..voices import (
     CLONE_PREFIX,
     VoicePlan,
@@ -43,7 +45,11 @@ class _Speech:
 
 
 async def create_speech(request: web.Request) -> web.StreamResponse:
-    """The audio of ``input``: one body, or chunked sentence by sentence for streaming models."""
+    """The audio of ``input``: one body, or chunked sentence by sentence for streaming models.
+
+    Either way the text is rendered one sentence per engine job, inside one admission slot, and
+    work stops at the next sentence once the client has gone.
+    """
     service = service_of(request.app)
     if request.content_type != "application/json":
         raise ApiError(
@@ -51,45 +57,72 @@ async def create_speech(request: web.Request) -> web.StreamResponse:
             f"Invalid request content-type {request.content_type!r}: send the speech request as application/json.",
             "INVALID_CONTENT_TYPE",
         )
-    req = _resolve(service, parse(SpeechBody, await read_json(request)))
+    req = _resolve(
+        service, parse(SpeechBody, await read_json(request, service.config.body_timeout))
+    )
     model_id = req.model
     plan, clone_id = _plan_voice(service, model_id, req.voice)
+    service.rate.spend(len(req.input))
     fmt = req.response_format
     rate = output_rate(model_id)
     headers = {LOCAL_VOICE_HEADER: plan.label()}
     content_type = audio.CONTENT_TYPES[fmt]
-    text = req.input
-    speed = req.speed
+    sentences = split_sentences(req.input) or [req.input]
 
-    if req.streaming and model_id in STREAMING_MODELS:
-        response = web.StreamResponse(headers=headers)
-        response.content_type = content_type
-        response.enable_chunked_encoding()
-        encoder = audio.StreamEncoder(fmt, rate, streaming=True)
-        try:
-            await response.prepare(request)
-            for sentence in split_sentences(text) or [text]:
-                if request.transport is None or request.transport.is_closing():
-                    return response  # the client left: stop synthesising
-                chunk = await service.run(
-                    _render_chunk, service.speech, encoder, plan, sentence, speed, rate
-                )
-                if chunk:
-                    await response.write(chunk)
-            tail = await service.run(encoder.finish)
-            if tail:
-                await response.write(tail)
-            await response.write_eof()
-        except ConnectionResetError:
-            return response  # the client hung up mid-stream; nothing to answer
-        finally:
-            encoder.close()
-        _touch_clone(service, clone_id)
-        return response
+    def render(index: int) -> FloatArray:
+        return service.speech.render_sentence(
+            plan, sentences[index], req.speed, rate, first=index == 0
+        )
 
-    data = await service.run(_render_whole, service.speech, plan, text, speed, rate, fmt)
+    async with service.admission.slot():
+        if req.streaming and model_id in STREAMING_MODELS:
+            response = web.StreamResponse(headers=headers)
+            response.content_type = content_type
+            response.enable_chunked_encoding()
+            encoder = audio.StreamEncoder(fmt, rate, streaming=True)
+            try:
+                await response.prepare(request)
+                for index in range(len(sentences)):
+                    if _client_left(request):
+                        raise ConnectionResetError("the client left mid-stream")
+                    chunk = await service.run(_fed, encoder, render, index)
+                    if chunk:
+                        await response.write(chunk)
+                tail = await service.run(encoder.finish)
+                if tail:
+                    await response.write(tail)
+                await response.write_eof()
+            except ConnectionResetError:
+                service.abandoned += 1  # the client hung up mid-stream; nothing to answer
+                return response
+            finally:
+                encoder.close()
+            _touch_clone(service, clone_id)
+            return response
+
+        parts: list[FloatArray] = []
+        for index in range(len(sentences)):
+            if _client_left(request):
+                raise Abandoned("the client left before the speech was ready")
+            parts.append(await service.run(render, index))
+        data = await service.run(_encode_whole, parts, rate, fmt)
     _touch_clone(service, clone_id)
     return web.Response(body=data, headers=headers, content_type=content_type)
+
+
+def _fed(encoder: audio.StreamEncoder, render: Callable[[int], FloatArray], index: int) -> bytes:
+    return encoder.feed(render(index))  # one engine job per sentence: render, then encode
+
+
+def _client_left(request: web.Request) -> bool:
+    return request.transport is None or request.transport.is_closing()
+
+
+def _encode_whole(parts: list[FloatArray], rate: int, fmt: str) -> bytes:
+    samples = audio.concat(parts)
+    if samples.size == 0:  # nothing speakable (punctuation only): a short silence
+        samples = np.zeros(rate // 10, np.float32)
+    return audio.encode(samples, rate, fmt)
 
 
 def _resolve(service: LocalService, body: SpeechBody) -> _Speech:
@@ -113,26 +146,6 @@ def _resolve(service: LocalService, body: SpeechBody) -> _Speech:
         speed=body.speed,
         streaming=body.streaming,
     )
-
-
-def _render_chunk(
-    speech: SpeechEngine,
-    encoder: audio.StreamEncoder,
-    plan: VoicePlan,
-    text: str,
-    speed: float,
-    rate: int,
-) -> bytes:
-    return encoder.feed(speech.render(plan, text, speed, rate))
-
-
-def _render_whole(
-    speech: SpeechEngine, plan: VoicePlan, text: str, speed: float, rate: int, fmt: str
-) -> bytes:
-    samples = speech.render(plan, text, speed, rate)
-    if samples.size == 0:  # nothing speakable (punctuation only): a short silence
-        samples = np.zeros(rate // 10, np.float32)
-    return audio.encode(samples, rate, fmt)
 
 
 def _touch_clone(service: LocalService, clone_id: str | None) -> None:

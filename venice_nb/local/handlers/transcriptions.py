@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +20,30 @@ TRANSCRIBE_CONTAINERS = ("wav", "flac", "m4a", "aac", "mp3", "ogg", "webm")
 async def transcribe(request: web.Request) -> web.StreamResponse:
     """The upload's text as JSON (with segments when ``timestamps``) or as plain text."""
     service = service_of(request.app)
+    service.admission.check()  # busy: refuse before the upload is read
     upload = await read_multipart(
-        request, set(TranscriptionForm.model_fields), service.config.max_upload_bytes
+        request,
+        set(TranscriptionForm.model_fields),
+        service.config.max_upload_bytes,
+        service.config.body_timeout,
     )
     try:
         form = parse(TranscriptionForm, upload.form())
         service.model_of_kind(form.model, "asr")
-        result = await service.run(
-            _transcribe_file, service, form.file, upload.file_size, form.timestamps, form.language
-        )
+
+        def client_left() -> bool:  # read from the engine thread between Whisper's windows
+            return request.transport is None or request.transport.is_closing()
+
+        async with service.admission.slot():
+            result = await service.run(
+                _transcribe_file,
+                service,
+                form.file,
+                upload.file_size,
+                form.timestamps,
+                form.language,
+                client_left,
+            )
     finally:
         upload.cleanup()
     if form.response_format == "text":
@@ -36,7 +52,12 @@ async def transcribe(request: web.Request) -> web.StreamResponse:
 
 
 def _transcribe_file(
-    service: LocalService, path: Path, size: int, timestamps: bool, language: str | None
+    service: LocalService,
+    path: Path,
+    size: int,
+    timestamps: bool,
+    language: str | None,
+    client_left: Callable[[], bool],
 ) -> dict[str, Any]:
     samples = decode_upload(
         path,
@@ -45,4 +66,4 @@ def _transcribe_file(
         "ASR_UPSTREAM_VALIDATION_FAILED",
         max_seconds=service.config.max_audio_seconds,
     )
-    return service.whisper.transcribe(samples, timestamps, language)
+    return service.whisper.transcribe(samples, timestamps, language, should_stop=client_left)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import logging
+from pathlib import Path
 
 from aiohttp import web
 
 from .. import audio
+from ..audio import FloatArray
 from ..errors import ApiError, bad_request
 from ..requests import CreateVoiceForm, parse
 from ..service import service_of
@@ -24,8 +25,12 @@ MAX_CLONE_SAMPLE_SECONDS = 60.0
 async def create_voice(request: web.Request) -> web.Response:
     """Store a cloned voice for a model that can clone; answers its ``id`` and ``model``."""
     service = service_of(request.app)
+    service.admission.check()  # busy: refuse before the upload is read
     upload = await read_multipart(
-        request, set(CreateVoiceForm.model_fields), service.config.max_upload_bytes
+        request,
+        set(CreateVoiceForm.model_fields),
+        service.config.max_upload_bytes,
+        service.config.body_timeout,
     )
     try:
         form = parse(CreateVoiceForm, upload.form())
@@ -45,30 +50,17 @@ async def create_voice(request: web.Request) -> web.Response:
                 "INVALID_MODEL",
             )
         accepted = tuple(cloning["accepted_formats"])
-        container = await service.run(audio.sniff_file, form.file)
-        if upload.file_size and container not in accepted:
-            found = container or "an unrecognised format"
-            raise bad_request(
-                "file",
-                f"Model {model} accepts voice samples as {', '.join(accepted)}; the upload is {found}.",
-                "INVALID_AUDIO_FORMAT",
-            )
-        samples = await service.run(
-            functools.partial(decode_upload, max_seconds=MAX_CLONE_SAMPLE_SECONDS, truncate=True),
-            form.file,
-            upload.file_size,
-            accepted,
-            "INVALID_AUDIO",
-        )
+        async with service.admission.slot():
+            samples = await service.run(_read_sample, form.file, upload.file_size, model, accepted)
+            seconds = samples.size / audio.ASR_RATE
+            if seconds < MIN_CLONE_SECONDS:
+                raise bad_request(
+                    "file",
+                    f"The voice sample lasts {seconds:.2f} s; send at least {MIN_CLONE_SECONDS:.0f} s of speech (5-10 s recommended).",
+                )
+            f0 = await service.run(audio.estimate_f0, samples, audio.ASR_RATE)
     finally:
         upload.cleanup()
-    seconds = samples.size / audio.ASR_RATE
-    if seconds < MIN_CLONE_SECONDS:
-        raise bad_request(
-            "file",
-            f"The voice sample lasts {seconds:.2f} s; send at least {MIN_CLONE_SECONDS:.0f} s of speech (5-10 s recommended).",
-        )
-    f0 = await service.run(audio.estimate_f0, samples, audio.ASR_RATE)
     try:
         voice = await service.run(service.clones.create, model, f0, seconds)
     except OSError as exc:
@@ -80,3 +72,18 @@ async def create_voice(request: web.Request) -> web.Response:
             "STORAGE_FAILED",
         ) from None
     return web.json_response({"id": voice.id, "model": voice.model})
+
+
+def _read_sample(path: Path, size: int, model: str, accepted: tuple[str, ...]) -> FloatArray:
+    """The first minute of the sample as 16 kHz samples; 400 when its container is not accepted."""
+    container = audio.sniff_file(path)
+    if size and container not in accepted:
+        found = container or "an unrecognised format"
+        raise bad_request(
+            "file",
+            f"Model {model} accepts voice samples as {', '.join(accepted)}; the upload is {found}.",
+            "INVALID_AUDIO_FORMAT",
+        )
+    return decode_upload(
+        path, size, accepted, "INVALID_AUDIO", max_seconds=MAX_CLONE_SAMPLE_SECONDS, truncate=True
+    )
