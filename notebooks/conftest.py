@@ -117,6 +117,7 @@ def _environment(scratch: Path, extra: dict[str, str]) -> Iterator[None]:
     with pytest.MonkeyPatch.context() as env:
         for name in _CLEARED:
             env.delenv(name, raising=False)
+        env.setenv("VENICE_NB_FAST", "0")  # the notebooks are saved with the natural voices
         env.setenv("VENICE_NB_CACHE_DIR", str(scratch / "cache"))
         env.setenv("VENICE_NB_DATA_DIR", str(scratch / "data"))
         env.setenv("JUPYTER_DATA_DIR", str(data))

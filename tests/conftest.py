@@ -19,6 +19,11 @@ if str(TESTS) not in sys.path:
 # No test may reach the cloud or leak a developer's key into outputs.
 os.environ.pop("VENICE_API_KEY", None)
 os.environ.pop("VENICE_BASE_URL", None)
+# Tests that only need audio use the offline engine's fast mode (piper / espeak-ng); the tests of
+# the natural Kokoro voices ask for them (LocalConfig(fast=False)), and the example notebooks
+# (notebooks/conftest.py) run natural, as users hear them. VENICE_NB_FAST=0 pytest ... runs all
+# natural.
+os.environ.setdefault("VENICE_NB_FAST", "1")
 
 import pytest_asyncio  # noqa: E402
 

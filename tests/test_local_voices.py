@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +17,7 @@ import aiohttp
 import av
 import numpy as np
 
+from testkit.quality import word_error_rate
 from venice_nb.local import LocalConfig, LocalServer
 from venice_nb.local.audio import estimate_f0
 
@@ -59,21 +59,6 @@ def catalog(server: LocalServer) -> dict[str, list[str]]:
                 return {m["id"]: m["model_spec"]["voices"] for m in (await r.json())["data"]}
 
     return asyncio.run(fetch())
-
-
-def normalise(text: str) -> list[str]:
-    return re.sub(r"[^a-z0-9' ]+", " ", text.lower().replace("-", " ")).split()
-
-
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    """Word-level Levenshtein distance over the reference length, after normalising case and punctuation."""
-    ref, hyp = normalise(reference), normalise(hypothesis)
-    row = list(range(len(hyp) + 1))
-    for i, r_word in enumerate(ref, 1):
-        previous, row[0] = row[:], i
-        for j, h_word in enumerate(hyp, 1):
-            row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (r_word != h_word))
-    return row[-1] / max(1, len(ref))
 
 
 def test_word_error_rate_counts_substitutions_insertions_and_deletions() -> None:

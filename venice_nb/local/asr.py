@@ -22,46 +22,92 @@ def _resolve_whisper_model(model: str | None) -> str:
 
 
 class WhisperEngine:
-    """Whisper behind a lock-free ``transcribe``: CTranslate2 runs ``workers`` requests at once."""
+    """Whisper behind a lock-free ``transcribe``: CTranslate2 runs ``workers`` requests at once.
+
+    Two models: the English-only one (bundled tiny.en, or ``model``) for English, and
+    multilingual Whisper base (assembled from its package parts into ``model_dir``) for every
+    other language, given or detected. A ``model`` that is itself multilingual does everything.
+    """
 
     def __init__(
-        self, model: str | None, threads: int, workers: int, compute_type: str = "int8"
+        self,
+        model: str | None,
+        threads: int,
+        workers: int,
+        compute_type: str = "int8",
+        model_dir: Path | None = None,
     ) -> None:
         self._model_name = model
         self._compute_type = compute_type
         self._threads = max(1, threads)
         self._workers = max(1, workers)
+        self._model_dir = model_dir
         self._model: Any = None
+        self._multilingual: Any = None
         self._lock = threading.Lock()
 
     @property
     def model_name(self) -> str:
-        """Short name of the model, e.g. ``tiny.en``."""
+        """Short name of the English model, e.g. ``tiny.en``."""
         if self._model_name is None:
             return "tiny.en"
         return Path(self._model_name).name
 
     @property
     def loaded(self) -> bool:
-        """True once the CTranslate2 model is in memory."""
+        """True once the English model is in memory."""
         return self._model is not None
 
+    def _open(self, path: str) -> Any:
+        from faster_whisper import WhisperModel
+
+        return WhisperModel(
+            path,
+            device="cpu",
+            compute_type=self._compute_type,
+            cpu_threads=self._threads,
+            num_workers=self._workers,
+        )
+
     def load(self) -> Any:
-        """Load the model once (thread-safe) and return it."""
+        """Load the English model once (thread-safe) and return it."""
         if self._model is not None:
             return self._model
         with self._lock:
             if self._model is None:
-                from faster_whisper import WhisperModel
-
-                self._model = WhisperModel(
-                    _resolve_whisper_model(self._model_name),
-                    device="cpu",
-                    compute_type=self._compute_type,
-                    cpu_threads=self._threads,
-                    num_workers=self._workers,
-                )
+                self._model = self._open(_resolve_whisper_model(self._model_name))
         return self._model
+
+    def load_multilingual(self) -> Any:
+        """The multilingual model: the configured one if multilingual, else Whisper base."""
+        english = self.load()
+        if english.model.is_multilingual:
+            return english
+        if self._multilingual is not None:
+            return self._multilingual
+        with self._lock:
+            if self._multilingual is None:
+                from .assets import WHISPER_BASE, assemble, default_model_dir
+
+                folder = (self._model_dir or default_model_dir()) / "whisper-base"
+                self._multilingual = self._open(str(assemble(WHISPER_BASE, folder)))
+        return self._multilingual
+
+    def choose(self, samples: FloatArray, language: str | None) -> tuple[Any, str | None]:
+        """The model for this audio and the language to decode it in.
+
+        English (given, or detected by the multilingual model on the first 30 s) goes to the
+        English model; any other language to the multilingual one.
+        """
+        english = self.load()
+        if english.model.is_multilingual:
+            return english, language
+        if language is None:
+            multilingual = self.load_multilingual()
+            language, _probability, _all = multilingual.detect_language(samples)
+        if language == "en":
+            return english, None
+        return self.load_multilingual(), language
 
     def transcribe(
         self,
@@ -72,13 +118,11 @@ class WhisperEngine:
     ) -> dict[str, Any]:
         """Transcribe 16 kHz mono samples into the contract's JSON shape.
 
-        Greedy decoding (beam 1, temperature 0) and no VAD, for speed; ``language`` is only a hint
-        (an English-only model ignores it). ``should_stop`` is asked between Whisper's 30-second
+        Greedy decoding (beam 1, temperature 0) and no VAD, for speed; ``language`` (ISO 639-1)
+        picks the model (see ``choose``) and is decoded in; None detects it. ``should_stop`` is asked between Whisper's 30-second
         windows; once it says yes, :class:`Abandoned` is raised and no more audio is decoded.
         """
-        model = self.load()
-        if not model.model.is_multilingual:
-            language = None  # English-only model: the hint cannot change anything
+        model, language = self.choose(samples, language)
         segments, _info = model.transcribe(
             samples,
             language=language or None,

@@ -371,6 +371,63 @@ def estimate_f0(
     return float(np.median(estimates))
 
 
+LIMIT_CEILING = 0.89
+"""Peak ceiling of rendered speech (-1 dBFS): no voice clips, whatever its pack does."""
+
+
+def limit(samples: FloatArray, ceiling: float = LIMIT_CEILING) -> FloatArray:
+    """Scale a rendered sentence down so its peak stays under ``ceiling`` (never up)."""
+    if samples.size == 0:
+        return samples
+    peak = float(np.max(np.abs(samples)))
+    if peak <= ceiling:
+        return samples
+    return (samples * (ceiling / peak)).astype(np.float32)
+
+
+def estimate_formants(samples: FloatArray, rate: int) -> tuple[float, float] | None:
+    """Median first and second formants (Hz) of the loud frames, by linear prediction.
+
+    The signal is resampled to 10 kHz, pre-emphasised and cut into 25 ms Hamming frames; an
+    order-12 LPC polynomial per frame (autocorrelation method) gives resonances, of which
+    those above 200 Hz with a bandwidth under 400 Hz are formants. None when too few frames
+    have two. A rough measure (good enough to tell a small voice from a large one).
+    """
+    work_rate = 10_000
+    x = resample(samples.astype(np.float32), rate, work_rate).astype(np.float64)
+    if x.size < work_rate // 4:
+        return None
+    x = np.append(x[0], x[1:] - 0.97 * x[:-1])
+    frame_len, hop, order = int(0.025 * work_rate), int(0.010 * work_rate), 12
+    window = np.hamming(frame_len)
+    level = float(np.sqrt(np.mean(x**2)))
+    f1s: list[float] = []
+    f2s: list[float] = []
+    for start in range(0, x.size - frame_len, hop):
+        frame = x[start : start + frame_len] * window
+        if np.sqrt(np.mean(frame**2)) < 0.5 * level:
+            continue
+        acf = np.correlate(frame, frame, "full")[frame_len - 1 : frame_len + order]
+        if acf[0] <= 0:
+            continue
+        toeplitz = np.array([[acf[abs(i - j)] for j in range(order)] for i in range(order)])
+        try:
+            coeffs = np.linalg.solve(toeplitz + np.eye(order) * acf[0] * 1e-9, acf[1 : order + 1])
+        except np.linalg.LinAlgError:
+            continue
+        roots = np.roots(np.concatenate(([1.0], -coeffs)))
+        roots = roots[np.imag(roots) > 0]
+        freqs = np.angle(roots) * work_rate / (2 * np.pi)
+        bandwidths = -work_rate / np.pi * np.log(np.abs(roots))
+        formants = np.sort(freqs[(freqs > 200) & (bandwidths < 400)])
+        if formants.size >= 2:
+            f1s.append(float(formants[0]))
+            f2s.append(float(formants[1]))
+    if len(f1s) < 5:
+        return None
+    return float(np.median(f1s)), float(np.median(f2s))
+
+
 def concat(parts: Iterable[FloatArray]) -> FloatArray:
     """Join float sample arrays (an empty array for nothing)."""
     items = [p for p in parts if p.size]

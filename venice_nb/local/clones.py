@@ -1,7 +1,8 @@
 """Cloned-voice handles (``vv_<hex>``), kept in a JSON file in the data dir across restarts.
 
-The engine does not clone timbre: it keeps the sample's measured pitch and renders the handle
-with the piper voice shifted to it (see ``voices.plan_for_pitch``). The sample itself is not kept.
+The engine does not copy a speaker: it keeps the sample's measured pitch and formants and
+renders the handle with the nearest Kokoro pack or blend (``voices.VoiceBook.clone``; in fast
+mode, the piper voice shifted to the pitch). The sample itself is not kept.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class ClonedVoice:
     expires: float
     f0_hz: float | None
     sample_seconds: float
+    formants_hz: tuple[float, float] | None = None
 
 
 _LOG = logging.getLogger(__name__)
@@ -59,6 +61,8 @@ class CloneStore:
                 voice = ClonedVoice(**item)
             except TypeError:
                 continue
+            if voice.formants_hz is not None:
+                voice.formants_hz = (float(voice.formants_hz[0]), float(voice.formants_hz[1]))
             if voice.expires + _FORGET_AFTER_S > now:
                 self._voices[voice.id] = voice
 
@@ -74,7 +78,13 @@ class CloneStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def create(self, model: str, f0_hz: float | None, sample_seconds: float) -> ClonedVoice:
+    def create(
+        self,
+        model: str,
+        f0_hz: float | None,
+        sample_seconds: float,
+        formants_hz: tuple[float, float] | None = None,
+    ) -> ClonedVoice:
         """Mint and persist a new handle valid for seven days."""
         now = time.time()
         voice = ClonedVoice(
@@ -84,6 +94,7 @@ class CloneStore:
             expires=now + RETENTION_S,
             f0_hz=None if f0_hz is None else round(f0_hz, 2),
             sample_seconds=round(sample_seconds, 3),
+            formants_hz=None if formants_hz is None else (round(formants_hz[0]), round(formants_hz[1])),
         )
         with self._lock:
             self._voices[voice.id] = voice

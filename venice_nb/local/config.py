@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .assets import default_model_dir
+
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 """Largest accepted upload, as the cloud service enforces it (HTTP 413 above)."""
 
@@ -38,6 +40,15 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def _env_flag(name: str) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"{name} must be 1 or 0 (true/false), not {value!r}.")
 
 
 def _env_or_none(name: str) -> str | None:
@@ -74,6 +85,10 @@ class LocalConfig:
     data_dir: Path = field(default_factory=default_data_dir)
     token: str | None = None
     workers: int = field(default_factory=default_workers)
+    model_dir: Path = field(default_factory=default_model_dir)
+    """Where model files assembled from package parts are kept (shared by every server)."""
+    fast: bool = field(default_factory=lambda: _env_flag("VENICE_NB_FAST"))
+    """Fast mode: piper and espeak-ng instead of the natural Kokoro voices (6-11x cheaper)."""
     max_upload_bytes: int = MAX_UPLOAD_BYTES
     max_audio_seconds: float = 30 * 60
     """Longest audio transcribed, decoded (a 300 KB FLAC can hold hours): 413 past it."""
@@ -101,6 +116,7 @@ class LocalConfig:
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser()
+        self.model_dir = Path(self.model_dir).expanduser()
         self.workers = max(1, int(self.workers))
         if self.whisper_compute_type not in WHISPER_COMPUTE_TYPES:
             raise ValueError(
@@ -113,6 +129,6 @@ class LocalConfig:
         return (
             f"LocalConfig(piper_model={self.piper_model!r}, whisper_model={self.whisper_model!r}, "
             f"data_dir={str(self.data_dir)!r}, token={token}, workers={self.workers}, "
-            f"threads={self.threads}, whisper_compute_type={self.whisper_compute_type!r}, "
+            f"fast={self.fast}, threads={self.threads}, whisper_compute_type={self.whisper_compute_type!r}, "
             f"rate_limit={self.rate_limit}, max_waiting={self.max_waiting})"
         )

@@ -213,8 +213,20 @@ class TranscriptionForm(BaseModel):
 
     @field_validator("language")
     @classmethod
-    def _empty_language_is_absent(cls, value: str | None) -> str | None:
-        return value or None
+    def _language_code(cls, value: str | None) -> str | None:
+        """Empty means absent; ``en-US`` means ``en``; Whisper must know the language."""
+        if not value:
+            return None
+        from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+        code = value.strip().lower().replace("_", "-").split("-")[0]
+        if code not in _LANGUAGE_CODES:
+            raise PydanticCustomError(
+                "language",
+                "Unknown language {value!r}: send an ISO 639-1 code such as en, es, fr or de.",
+                {"value": value},
+            )
+        return code
 
 
 class CreateVoiceForm(BaseModel):

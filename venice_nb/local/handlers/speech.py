@@ -18,14 +18,7 @@ from ..errors import Abandoned, ApiError, bad_request
 from ..requests import SpeechBody, parse, read_json
 from ..service import LocalService, service_of
 from ..tts import split_sentences
-from ..voices import (
-    CLONE_PREFIX,
-    VoicePlan,
-    is_custom_voice_id,
-    plan_for_custom_id,
-    plan_for_info,
-    plan_for_pitch,
-)
+from ..voices import CLONE_PREFIX, VoicePlan, is_custom_voice_id
 
 __all__ = ["LOCAL_VOICE_HEADER", "create_speech"]
 
@@ -156,7 +149,6 @@ def _touch_clone(service: LocalService, clone_id: str | None) -> None:
 def _plan_voice(service: LocalService, model_id: str, voice: str) -> tuple[VoicePlan, str | None]:
     """The rendering plan of ``voice`` with ``model_id`` (catalog voice, clone or custom id)."""
     catalog = service.catalog
-    piper_name = service.piper.voice_name
     if voice.startswith(CLONE_PREFIX):
         clone = service.clones.get(voice)
         if clone is None:
@@ -175,12 +167,12 @@ def _plan_voice(service: LocalService, model_id: str, voice: str) -> tuple[Voice
                 "voice",
                 f"The cloned voice {voice!r} expired on {when}; upload the sample again to POST /audio/voices.",
             )
-        return plan_for_pitch(clone.f0_hz, piper_name), clone.id
+        return service.voices.clone(clone.f0_hz, clone.formants_hz), clone.id
     if voice in catalog.voices(model_id):
-        return plan_for_info(catalog.voice_info(model_id, voice), piper_name), None
+        return service.voices.plan(catalog.voice_info(model_id, voice)), None
     spec = catalog.spec(model_id)
     if spec.get("supports_custom_voice_id") and is_custom_voice_id(voice):
-        return plan_for_custom_id(model_id, voice, piper_name), None
+        return service.voices.custom(model_id, voice), None
     examples = ", ".join(catalog.voices(model_id)[:4])
     raise bad_request(
         "voice",

@@ -59,10 +59,11 @@ async def create_voice(request: web.Request) -> web.Response:
                     f"The voice sample lasts {seconds:.2f} s; send at least {MIN_CLONE_SECONDS:.0f} s of speech (5-10 s recommended).",
                 )
             f0 = await service.run(audio.estimate_f0, samples, audio.ASR_RATE)
+            formants = await service.run(audio.estimate_formants, samples, audio.ASR_RATE)
     finally:
         upload.cleanup()
     try:
-        voice = await service.run(service.clones.create, model, f0, seconds)
+        voice = await service.run(service.clones.create, model, f0, seconds, formants)
     except OSError as exc:
         _LOG.error("cannot store a cloned voice in %s: %s", service.config.data_dir, exc)
         raise ApiError(

