@@ -94,7 +94,9 @@ class CloneStore:
             expires=now + RETENTION_S,
             f0_hz=None if f0_hz is None else round(f0_hz, 2),
             sample_seconds=round(sample_seconds, 3),
-            formants_hz=None if formants_hz is None else (round(formants_hz[0]), round(formants_hz[1])),
+            formants_hz=None
+            if formants_hz is None
+            else (round(formants_hz[0]), round(formants_hz[1])),
         )
         with self._lock:
             self._voices[voice.id] = voice

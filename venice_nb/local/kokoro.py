@@ -23,7 +23,15 @@ import numpy as np
 from .assets import KOKORO_MODEL, assemble
 from .audio import FloatArray, time_stretch
 
-__all__ = ["FEMALE_PACKS", "KOKORO_LANGUAGES", "MALE_PACK", "PACKS", "SAMPLE_RATE", "Blend", "KokoroEngine"]
+__all__ = [
+    "FEMALE_PACKS",
+    "KOKORO_LANGUAGES",
+    "MALE_PACK",
+    "PACKS",
+    "SAMPLE_RATE",
+    "Blend",
+    "KokoroEngine",
+]
 
 SAMPLE_RATE = 24000
 FEMALE_PACKS = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro")
@@ -170,4 +178,3 @@ class KokoroEngine:
         )
         samples = np.asarray(samples, dtype=np.float32)
         return time_stretch(samples, SAMPLE_RATE, speed / clamped)
-

@@ -192,7 +192,9 @@ class VoiceShape:
 def option_shapes() -> dict[str, VoiceShape]:
     """The measured shape of every natural option by recipe (``data/kokoro_voices.json``,
     written by ``python -m venice_nb.local.kokoro --measure``)."""
-    raw = json.loads(resources.files(__package__).joinpath("data", "kokoro_voices.json").read_text())
+    raw = json.loads(
+        resources.files(__package__).joinpath("data", "kokoro_voices.json").read_text()
+    )
     return {recipe: VoiceShape(**shape) for recipe, shape in raw["options"].items()}
 
 
