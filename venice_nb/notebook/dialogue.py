@@ -352,7 +352,8 @@ def dialogue(
     is the joined file's format. The whole script is checked before anything is spoken: an
     unknown speaker, an empty line, a speaker with no voice or a voice its model lacks raises
     :class:`~venice_nb.core.dialogue.DialogueError` naming the line or speaker. Lines are spoken
-    ``max_concurrency`` at a time (default ``VeniceMagics.long_text_concurrency``), each cached.
+    ``max_concurrency`` at a time (default ``VeniceMagics.long_text_concurrency``), each cached,
+    with a progress bar when there are more lines than that.
     """
     conf = settings.current()
     members = parse_cast(cast)
@@ -371,7 +372,9 @@ def dialogue(
         "temperature": temperature,
         "top_p": top_p,
     }
-    bar = ProgressBar("Speaking the dialogue", unit="lines") if progress else None
+    # A bar only when the lines take more than one round of requests: short scripts stay quiet.
+    long_script = len(script) > concurrency
+    bar = ProgressBar("Speaking the dialogue", unit="lines") if progress and long_script else None
     try:
         plan, outcomes = runner.run(
             _plan_and_speak(
