@@ -203,6 +203,12 @@ def test_pairs_continue_the_previous_speaker_and_refuse_empty_lines() -> None:
         script_lines([(None, "Hi.")], ["Ana"])
     with pytest.raises(DialogueError, match=r"Line 2 .*Cara, who is not in the cast"):
         script_lines([("Ana", "Hi."), ("Cara", "Yo.")], ["Ana"])
+    as_strings = script_lines(["Ana: Hi.", "Anyone?", "Ben: Here."], ["Ana", "Ben"])
+    assert [(line.number, line.speaker, line.text) for line in as_strings] == [
+        (1, "Ana", "Hi."),
+        (2, "Ana", "Anyone?"),
+        (3, "Ben", "Here."),
+    ]
     with pytest.raises(DialogueError, match=r"each line must be a \(name, text\) pair"):
         script_lines([("Ana", "Hi.", "extra")], ["Ana"])  # type: ignore[list-item]
 
@@ -483,6 +489,9 @@ def test_the_result_is_durable_data_with_the_audio_stored_once(
     assert html.count('class="vnb-speaker vnb-speaker-0"') == 2
     assert html.count('class="vnb-speaker vnb-speaker-1"') == 2
     assert "autoplay" not in payload
+    loud = dialogue(SCRIPT, cast=CAST, autoplay=True, progress=False)._repr_mimebundle_()
+    assert loud[VNB_MIME]["autoplay"] is True and loud[VNB_MIME]["created"] > 1_700_000_000_000
+    assert '<audio controls preload="metadata" autoplay src=' in loud["text/html"]
     srt = d.transcript.to_srt()
     assert "Ana: Good morning, Ben." in srt and "Ben: And then the dog" in srt
 

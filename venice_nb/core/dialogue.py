@@ -263,11 +263,16 @@ def parse_script(script: str, cast: Iterable[str]) -> list[ScriptLine]:
 
 
 def script_lines(
-    lines: str | Iterable[tuple[str | None, str]], cast: Iterable[str]
+    lines: str | Iterable[tuple[str | None, str] | str], cast: Iterable[str]
 ) -> list[ScriptLine]:
-    """The script's lines from a ``Name: text`` string (see :func:`parse_script`) or from
-    ``(name, text)`` pairs, where a name of ``None`` or ``""`` continues the previous speaker."""
+    """The script's lines from a ``Name: text`` string (see :func:`parse_script`), a list of
+    such strings, or ``(name, text)`` pairs, where a name of ``None`` or ``""`` continues the
+    previous speaker."""
     names = list(cast)
+    if not isinstance(lines, str):
+        lines = list(lines)
+        if lines and all(isinstance(item, str) for item in lines):
+            lines = "\n".join(str(item).replace("\n", " ") for item in lines)
     if isinstance(lines, str):
         out = parse_script(lines, names)
     else:

@@ -313,7 +313,10 @@ def _join(
         )
         for o in outcomes
     ]
-    return reencode_join(parts, pauses, fmt), True
+    try:
+        return reencode_join(parts, pauses, fmt), True
+    except ValueError as exc:
+        raise UserError(f"The lines could not be joined: {exc}") from exc
 
 
 def _check_concurrency(value: Any) -> int:
@@ -323,7 +326,7 @@ def _check_concurrency(value: Any) -> int:
 
 
 def dialogue(
-    lines: str | Iterable[tuple[str | None, str]],
+    lines: str | Iterable[tuple[str | None, str] | str],
     *,
     cast: str | Mapping[str, str | CastMember] | Iterable[CastMember],
     model: str | None = None,
@@ -344,7 +347,7 @@ def dialogue(
     """Speak a script in several voices as one file and return a :class:`Dialogue`.
 
     ``lines`` is a list of ``(name, text)`` pairs (a name of ``None`` continues the previous
-    speaker) or a ``"Name: text"`` script, one line per line. ``cast`` maps each name to a voice,
+    speaker) or a ``"Name: text"`` script (one string, or a list of one string per line). ``cast`` maps each name to a voice,
     ``"MODEL:VOICE"`` for a voice of another model than ``model``: ``{"Ana": "af_heart",
     "Ben": "tts-xai-v1:ara"}`` or ``"Ana=af_heart,Ben=tts-xai-v1:ara"``. ``pause`` seconds of
     silence separate the lines, ``turn_pause`` (default 1.5 × ``pause``) where the speaker
