@@ -38,6 +38,7 @@ NOTEBOOKS = [
     "long_text_narration",
     "voice_cloning",
     "async_core",
+    "dialogue",
 ]
 SAMPLE_TEXT = (
     "The lighthouse keeper climbed the stairs at dusk. He lit the lamp and watched the fishing "

@@ -23,6 +23,7 @@ EXPECTED = {
     "long_text_narration",
     "voice_cloning",
     "async_core",
+    "dialogue",
 }
 MAX_BYTES = 2_000_000
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -30,7 +31,7 @@ WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 DATA_URI = re.compile(r"data:(audio/[a-z0-9.+-]+);base64,([A-Za-z0-9+/=]+)")
 BINDER = "https://mybinder.org/v2/gh/venice-nb/venice_nb/HEAD?urlpath=lab/tree/notebooks/"
 # Notebook-layer objects whose saved output must be the plain HTML fallback (GitHub, docs).
-FALLBACK_REPRS = ("<Speech ", "<Transcript ", "<VoiceExplorer")
+FALLBACK_REPRS = ("<Speech ", "<Transcript ", "<Dialogue ", "<VoiceExplorer")
 SECRET_PATTERNS = [
     re.compile(r"""(VENICE_API_KEY|api_key)["'\]]*\s*[=:,]\s*["'][^"'\s]{8,}["']"""),
     re.compile(r"%env\s+VENICE_API_KEY\s*=?\s*\S+"),
@@ -124,7 +125,7 @@ def test_embedded_audio_is_compact(path: Path) -> None:
                 assert mime != "audio/wav", f"{path.name}: WAV embedded ({len(payload):,} bytes)"
                 assert len(payload) > 1000, f"{path.name}: suspiciously small audio in {plain!r}"
                 seconds = re.search(r"(\d+(?:\.\d+)?) s\b", plain)
-                if plain.startswith(("<Speech ", "<Transcript ")) and seconds:
+                if plain.startswith(("<Speech ", "<Transcript ", "<Dialogue ")) and seconds:
                     budget = max(8_000, 0.5e6 * (float(seconds.group(1)) + 0.05) / 60)
                     assert len(payload) <= budget, (
                         f"{path.name}: {len(payload):,} base64 bytes for {plain!r}"

@@ -1,7 +1,8 @@
 """venice_nb: make Jupyter speak and listen through the Venice AI audio API.
 
 ``from venice_nb import VeniceClient`` for the async client; ``%load_ext venice_nb`` in a notebook
-for the magics; ``venice_nb.speak`` / ``venice_nb.transcribe`` for plain Python cells.
+for the magics; ``venice_nb.speak`` / ``venice_nb.transcribe`` / ``venice_nb.dialogue`` for plain
+Python cells.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from .core import __all__ as _core_all
 
 __all__ = [
     *_core_all,
+    "dialogue",
     "load_ipython_extension",
     "play",
     "speak",
@@ -46,6 +48,14 @@ def play(source: Any, **kwargs: Any) -> Any:
     from .notebook.api import play as _play
 
     return _play(source, **kwargs)
+
+
+def dialogue(lines: Any, **kwargs: Any) -> Any:
+    """Speak a script in several voices as one file, shown with its clickable script
+    (see venice_nb.notebook.dialogue)."""
+    from .notebook.dialogue import dialogue as _dialogue
+
+    return _dialogue(lines, **kwargs)
 
 
 def transcribe(source: Any, **kwargs: Any) -> Any:

@@ -1,6 +1,7 @@
 // JupyterLab 4 / Notebook 7 extension: renders venice_nb results from their own mimetype, so a
-// speech player, a transcript (click a word to seek, the spoken word highlighted) and the static
-// view of a voice control work after save, kernel shutdown and reopen, trusted or not.
+// speech player, a transcript (click a word to seek, the spoken word highlighted; a dialogue is a
+// transcript whose lines name their speaker) and the static view of a voice control work after
+// save, kernel shutdown and reopen, trusted or not.
 //
 // The views are the very ES modules the anywidgets use (venice_nb/notebook/*.js): each output is
 // drawn by calling their `render({model, el})` with a read-only model made from the JSON payload.
@@ -81,6 +82,7 @@ const VIEWS = {
   },
   transcript(payload, bundle) {
     const { bytes, mime } = audioOf(payload, bundle);
+    const fresh = payload.created && Date.now() - payload.created < AUTOPLAY_WINDOW_MS;
     return {
       module: transcript,
       traits: {
@@ -89,6 +91,7 @@ const VIEWS = {
         groups: payload.groups || [],
         summary: payload.summary || "",
         badges: payload.badges || [],
+        autoplay: Boolean(payload.autoplay && fresh),
       },
     };
   },

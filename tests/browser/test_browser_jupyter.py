@@ -1,8 +1,9 @@
 """Outputs that outlive the kernel, in the real frontends: JupyterLab 4 and Notebook 7 in headless
 Chromium. Each frontend runs a notebook live, saves it, loses its kernel and reopens it; then a
 copy is opened untrusted. Every time, the player loads audio, a clicked word seeks to its start,
-the highlight follows playback, and the voice controls show their voices, never "model not
-found". Waits are for the events checked, with generous bounds, not fixed sleeps."""
+the highlight follows playback, a dialogue's speaker names and lines seek to their line, and the
+voice controls show their voices, never "model not found". Waits are for the events checked,
+with generous bounds, not fixed sleeps."""
 
 from __future__ import annotations
 
@@ -23,11 +24,19 @@ MIME = "application/vnd.venice-nb.v1+json"
 SPEECH = ".vnb-output .vnb-speech"
 TRANSCRIPT = ".vnb-output .vnb-transcript"
 EXPLORER = ".vnb-output .vnb-vx"
+DIALOGUE = ".vnb-output .vnb-transcript:has(.vnb-speaker)"
 PICKED = "%%venice_speak --model tts-kokoro --voice af_heart"
+SCRIPT = [
+    ("Ana", "Did you hear the lighthouse bell last night?"),
+    ("Ben", "I did. It rang until half past two."),
+    ("Ana", "Then the keeper was awake all night."),
+]
 CELLS = [
     "%load_ext venice_nb",
     f"%%venice_speak --var talk\n{PARAGRAPH}",
     "%venice_transcribe talk --var t",
+    '%%venice_speak --cast "Ana=af_heart,Ben=bm_george" --var d\n'
+    + "\n".join(f"{name}: {text}" for name, text in SCRIPT),
     "%venice_voices --region b",
     "from venice_nb.notebook import VoicePicker\nVoicePicker(voice='af_heart')",
 ]
@@ -130,6 +139,8 @@ def _check_outputs(page: Any, *, live: bool) -> None:
     assert seen[0] >= 9 and seen == sorted(seen), seen
     page.evaluate("sel => document.querySelector(sel + ' audio').pause()", TRANSCRIPT)
 
+    _check_dialogue(page)
+
     # The explorer lists its voices (filters work without a kernel), model ids shown whole.
     explorer = page.locator(f"{EXPLORER}:visible").first
     assert explorer.locator(".vnb-vx-count").inner_text().startswith("7 of ")
@@ -146,6 +157,34 @@ def _check_outputs(page: Any, *, live: bool) -> None:
         assert picker.locator(".vnb-vx-selected .vnb-vx-code").inner_text() == PICKED
 
 
+def _check_dialogue(page: Any) -> None:
+    """The dialogue: one player, the script with each speaker's name; clicking a name or a line
+    seeks the player to that line's start. (A reopened notebook can leave the earlier tab's
+    outputs in the page, hidden: only the visible dialogue counts.)"""
+    page.wait_for_selector(f"{DIALOGUE}[data-wired='1'] .vnb-speaker:visible", timeout=LONG_WAIT)
+    root = page.locator(f"{DIALOGUE}:visible").first
+    assert root.locator("audio").count() == 1
+    assert root.locator(".vnb-speaker").all_inner_texts() == [name for name, _ in SCRIPT]
+    assert root.locator(".vnb-word").all_inner_texts() == [text for _, text in SCRIPT]
+    assert "3 lines · 2 speakers" in root.locator(".vnb-meta").inner_text()
+    root.evaluate(
+        """r => { const a = r.querySelector('audio'); window.vnbLineSeeks = [];
+        a.addEventListener('seeking', () => window.vnbLineSeeks.push(a.currentTime)); }"""
+    )
+    page.wait_for_function(
+        "r => r.querySelector('audio').readyState >= 1", arg=root.element_handle(), timeout=60_000
+    )
+    names = root.locator(".vnb-speaker")
+    starts = [float(s) for s in names.evaluate_all("els => els.map(e => e.dataset.start)")]
+    assert starts[0] < starts[1] < starts[2]
+    for n, target in enumerate([names.nth(1), root.locator(".vnb-word").nth(2)]):
+        target.click()
+        page.wait_for_function("n => window.vnbLineSeeks.length > n", arg=n, timeout=30_000)
+        seek = page.evaluate("n => window.vnbLineSeeks[n]", n)
+        assert abs(seek - starts[n + 1]) <= 0.05, (seek, starts)
+    root.evaluate("r => r.querySelector('audio').pause()")
+
+
 @pytest.mark.parametrize("frontend", ["lab", "notebook"])
 def test_outputs_survive_save_shutdown_reopen_and_untrusted(
     browser: Any, jupyter: JupyterServer, frontend: str
@@ -159,7 +198,7 @@ def test_outputs_survive_save_shutdown_reopen_and_untrusted(
         page.goto(jupyter.url(frontend, name), wait_until="domcontentloaded", timeout=120_000)
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
         page.wait_for_function(
-            "() => document.querySelectorAll('.jp-Notebook .jp-Cell').length >= 5"
+            "() => document.querySelectorAll('.jp-Notebook .jp-Cell').length >= 6"
         )
         _wait_kernel_idle(jupyter)
         page.locator(".jp-Notebook .jp-Cell").first.click()
@@ -174,14 +213,17 @@ def test_outputs_survive_save_shutdown_reopen_and_untrusted(
             assert time.monotonic() < deadline, "the notebook was not saved"
             time.sleep(0.5)
         outputs = [o for o in _saved_outputs(path) if MIME in o.get("data", {})]
-        assert len(outputs) == 4
+        assert len(outputs) == 5
         assert [o["data"][MIME]["kind"] for o in outputs] == [
             "speech",
+            "transcript",
             "transcript",
             "voices",
             "voices",
         ]
-        for o in outputs[:2]:
+        speakers = [g.get("speaker") for g in outputs[2]["data"][MIME]["groups"]]
+        assert speakers == [name for name, _ in SCRIPT]
+        for o in outputs[:3]:
             assert "data:audio/" not in json.dumps(o["data"][MIME])
             assert "".join(o["data"]["text/html"]).count("data:audio/") == 1
 

@@ -1,10 +1,12 @@
 """An executed notebook, rendered to HTML by nbconvert, in headless Chromium: clicking a word seeks
-the player to that word's start, the highlighted word advances during playback, and without
-JavaScript the words and stamps still show."""
+the player to that word's start, the highlighted word advances during playback, a dialogue's
+speaker names seek to their lines, and without JavaScript the words, names and stamps still
+show."""
 
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +18,8 @@ from conftest import PARAGRAPH, REPO, FileServer, execute_notebook, to_html
 pytestmark = [pytest.mark.browser, pytest.mark.local, pytest.mark.slow]
 
 SCREENSHOT = REPO / "docs" / "img" / "transcript.png"
-TRANSCRIPT = ".vnb-transcript"
+TRANSCRIPT = ".vnb-transcript:not(:has(.vnb-speaker))"
+DIALOGUE = ".vnb-transcript:has(.vnb-speaker)"
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +31,8 @@ def notebook_page(offline_env: Path, tmp_path_factory: pytest.TempPathFactory) -
             "%load_ext venice_nb",
             f"%%venice_speak --format wav --var talk\n{PARAGRAPH}",
             "%venice_transcribe talk --var t",
+            '%%venice_speak --cast "Ana=af_heart,Ben=bm_george"\n'
+            "Ana: Is the library open?\nBen: Since nine this morning.",
         ],
         workdir,
     )
@@ -111,5 +116,27 @@ def test_without_javascript_the_text_and_stamps_still_show(
     text = root.inner_text()
     assert "[00:00]" in text and "library" in text.lower()
     assert root.locator(".vnb-word").count() >= 20
-    assert page.locator("audio[controls]").count() == 2  # the speech player and the transcript's
+    # the speech player, the transcript's and the dialogue's
+    assert page.locator("audio[controls]").count() == 3
+    dialogue = page.locator(DIALOGUE).inner_text()
+    assert re.search(r"\[00:00\] Ana: Is the library open\?\s+\[00:0\d\] Ben: Since nine", dialogue)
+    page.context.close()
+
+
+def test_a_dialogue_speaker_name_seeks_to_its_line(browser: Any, notebook_page: str) -> None:
+    page = _open(browser, notebook_page)
+    page.wait_for_selector(f"{DIALOGUE}[data-wired='1']", timeout=15_000)
+    page.wait_for_function(f"document.querySelector('{DIALOGUE} audio').readyState >= 1")
+    page.evaluate(
+        """sel => { const a = document.querySelector(sel + ' audio'); window.seeks = [];
+        a.addEventListener('seeking', () => window.seeks.push(a.currentTime)); }""",
+        DIALOGUE,
+    )
+    ben = page.locator(f"{DIALOGUE} .vnb-speaker").nth(1)
+    assert ben.inner_text() == "Ben"
+    start = float(ben.get_attribute("data-start"))
+    assert start > 1.0
+    ben.click()
+    page.wait_for_function("window.seeks.length >= 1")
+    assert abs(page.evaluate("window.seeks[0]") - start) <= 0.05
     page.context.close()

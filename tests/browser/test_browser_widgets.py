@@ -126,6 +126,38 @@ def test_transcript_widget_click_seeks_and_highlight_advances(
     )
 
 
+def test_dialogue_view_names_speakers_seeks_lines_and_autoplays_once(
+    page: Any, widget_data: dict[str, Any]
+) -> None:
+    """A dialogue is the transcript view with a speaker per group: names coloured per speaker
+    in order of first appearance, a click on a name seeks to its line, autoplay plays once."""
+    groups = [
+        {"start": 0.0, "words": [["Did you hear the bell?", 0.0, 1.4]], "speaker": "Ana"},
+        {"start": 1.9, "words": [["I did.", 1.9, 2.6]], "speaker": "Ben"},
+        {"start": 3.2, "words": [["It rang all night.", 3.2, 4.5]], "speaker": "Ana"},
+    ]
+    state = {**widget_data["transcript"], "groups": groups, "autoplay": True}
+    mount(page, "transcript.js", "transcript.css", state, {"audio": "transcript.mp3"})
+    root = page.locator(".widget-host .vnb-transcript")
+    page.wait_for_function("!document.querySelector('.vnb-transcript audio').paused")
+    assert page.evaluate("window.__model.get('autoplay')") is False  # not again on re-render
+    names = root.locator(".vnb-speaker")
+    assert names.all_inner_texts() == ["Ana", "Ben", "Ana"]
+    assert names.evaluate_all("els => els.map(e => e.className)") == [
+        "vnb-speaker vnb-speaker-0",
+        "vnb-speaker vnb-speaker-1",
+        "vnb-speaker vnb-speaker-0",
+    ]
+    assert root.locator(".vnb-seg").nth(1).inner_text() == "[00:01]Ben: I did."
+    page.evaluate(
+        """() => { const a = document.querySelector('.vnb-transcript audio'); window.seeks = [];
+        a.addEventListener('seeking', () => window.seeks.push(a.currentTime)); }"""
+    )
+    names.nth(2).click()
+    page.wait_for_function("window.seeks.length >= 1")
+    assert abs(page.evaluate("window.seeks[0]") - 3.2) <= 0.05
+
+
 def test_player_widget_autoplays_once_and_shows_badges(
     page: Any, widget_data: dict[str, Any]
 ) -> None:

@@ -226,6 +226,23 @@ class Audio:
             param="voice",
         )
 
+    async def check_voice(self, *, model: str, voice: str) -> ModelInfo | None:
+        """Raise :class:`InvalidRequestError` unless ``model`` is a TTS model of the catalog
+        with ``voice``: what ``create_speech`` checks, for checking many voices before speaking.
+        Returns the model's catalog entry (None when the server publishes no catalog)."""
+        if not isinstance(model, str) or not model:
+            raise InvalidRequestError(
+                "model must be a model id such as 'tts-kokoro'.", param="model"
+            )
+        if not isinstance(voice, str) or not voice.strip():
+            raise InvalidRequestError(
+                "voice must be a voice id such as 'af_heart' (see client.audio.get_voices()).",
+                param="voice",
+            )
+        info = await self._catalog_model(model, "tts")
+        self._check_voice(voice, info)
+        return info
+
     def _check_format(self, fmt: str | None, info: ModelInfo | None) -> str | None:
         if fmt is None:
             return None

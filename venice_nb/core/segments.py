@@ -13,8 +13,11 @@ from .containers import (
     JOINABLE_FORMATS,
     AudioJoinError,
     SegmentJoiner,
+    TimedJoin,
     finalize,
     join_segments,
+    join_with_pauses,
+    silence,
     sniff_format,
 )
 from .sentences import DEFAULT_MAX_WORDS, QWEN3_MAX_WORDS, max_words_for_model, split_text
@@ -25,9 +28,12 @@ __all__ = [
     "QWEN3_MAX_WORDS",
     "AudioJoinError",
     "SegmentJoiner",
+    "TimedJoin",
     "finalize",
     "join_segments",
+    "join_with_pauses",
     "max_words_for_model",
+    "silence",
     "sniff_format",
     "split_text",
 ]

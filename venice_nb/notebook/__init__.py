@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .api import SpeechRequest, UserError, play, speak, transcribe
 from .cache import CacheInfo, SpeechCache
+from .dialogue import Dialogue, DialogueLine, dialogue
 from .embed import EmbeddedAudio
 from .magics import VeniceMagics, load_ipython_extension, unload_ipython_extension
 from .speech import Speech, SpeechPlayer
@@ -17,6 +18,8 @@ from .voices import VoiceExplorer, VoicePicker
 
 __all__ = [
     "CacheInfo",
+    "Dialogue",
+    "DialogueLine",
     "EmbeddedAudio",
     "Segment",
     "Speech",
@@ -30,6 +33,7 @@ __all__ = [
     "VoiceExplorer",
     "VoicePicker",
     "Word",
+    "dialogue",
     "load_ipython_extension",
     "play",
     "speak",

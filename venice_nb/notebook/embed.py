@@ -12,9 +12,11 @@ from __future__ import annotations
 import base64
 import io
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from venice_nb.core.audioinfo import probe
+from venice_nb.core.segments import TimedJoin
 
 __all__ = [
     "EmbeddedAudio",
@@ -23,6 +25,7 @@ __all__ = [
     "duration_of",
     "have_pyav",
     "pcm_to_wav",
+    "reencode_join",
     "sniff_format",
     "transcode_mp3",
 ]
@@ -187,3 +190,113 @@ def compact(
             return EmbeddedAudio(data, MIME_BY_FORMAT[fmt], duration)
     mp3 = transcode_mp3(data, fmt, sample_rate=sample_rate, bitrate=bitrate)
     return EmbeddedAudio(mp3, "audio/mpeg", duration or duration_of(mp3, "mp3"), transcoded=True)
+
+
+# format -> (muxer, encoder, bit rate) for re-encoding joined audio (the file a user keeps).
+_ENCODERS: dict[str, tuple[str, str, int]] = {
+    "mp3": ("mp3", "libmp3lame", 64_000),
+    "aac": ("adts", "aac", 64_000),
+    "opus": ("ogg", "libopus", 32_000),
+    "flac": ("flac", "flac", 0),
+    "wav": ("wav", "pcm_s16le", 0),
+}
+_OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
+_AAC_PRIMING = 1024  # samples FFmpeg's AAC encoder puts first; ADTS cannot say so
+_CHUNK = 4096
+
+
+def _need_pyav(what: str) -> None:
+    if not have_pyav():
+        raise TranscodeUnavailable(
+            f"{what} needs PyAV; install it with pip install 'venice-nb[local]'."
+        )
+
+
+def _decode_s16(
+    data: bytes, fmt: str | None, sample_rate: int | None, rate: int | None
+) -> tuple[bytes, int]:
+    """Mono signed 16-bit samples of ``data`` at ``rate`` (None: its own rate), and that rate."""
+    import av
+
+    source, _ = _decodable(data, fmt, sample_rate)
+    chunks: list[bytes] = []
+    try:
+        with av.open(io.BytesIO(source), "r") as inp:
+            stream = inp.streams.audio[0]
+            target = rate or stream.rate or EMBED_RATE
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=target)
+            for frame in inp.decode(stream):
+                for out in resampler.resample(frame):
+                    chunks.append(bytes(out.planes[0])[: 2 * out.samples])
+            for out in resampler.resample(None):
+                chunks.append(bytes(out.planes[0])[: 2 * out.samples])
+    except (av.FFmpegError, IndexError) as exc:
+        raise ValueError(f"The audio could not be decoded ({exc}).") from exc
+    return b"".join(chunks), target
+
+
+def _encode_s16(samples: bytes, rate: int, response_format: str) -> bytes:
+    import av
+
+    if response_format == "pcm":
+        return samples
+    muxer_name, codec, bit_rate = _ENCODERS[response_format]
+    out = io.BytesIO()
+    total = len(samples) // 2
+    with av.open(out, "w", format=muxer_name) as muxer:
+        stream = muxer.add_stream(codec, rate=rate, layout="mono")
+        assert isinstance(stream, av.AudioStream)
+        if bit_rate:
+            stream.bit_rate = bit_rate
+        for pos in range(0, total, _CHUNK):
+            count = min(_CHUNK, total - pos)
+            frame = av.AudioFrame(format="s16", layout="mono", samples=count)
+            frame.planes[0].update(samples[2 * pos : 2 * (pos + count)])
+            frame.sample_rate = rate
+            frame.pts = pos
+            for packet in stream.encode(frame):
+                muxer.mux(packet)
+        for packet in stream.encode(None):
+            muxer.mux(packet)
+    return out.getvalue()
+
+
+def reencode_join(
+    parts: Sequence[tuple[bytes, str | None, int | None]],
+    pauses: Sequence[float],
+    response_format: str,
+) -> TimedJoin:
+    """Join audio of any formats and rates: decode every ``(data, format, pcm rate)`` part to
+    mono 16-bit at the first part's rate, put ``pauses[i]`` seconds of silence after part ``i``,
+    and encode the whole once as ``response_format``. For when the lines of a dialogue came back
+    in formats or layouts the stdlib joiners cannot join as they are. Needs PyAV."""
+    _need_pyav("Joining audio of different formats or sample rates")
+    if response_format not in (*_ENCODERS, "pcm"):
+        raise ValueError(f"Cannot encode {response_format!r} audio.")
+    rate: int | None = None
+    pieces: list[bytes] = []
+    marks: list[tuple[int, int]] = []
+    offset = 0
+    for i, (data, fmt, pcm_rate) in enumerate(parts):
+        samples, got = _decode_s16(data, fmt, pcm_rate, rate)
+        if rate is None:
+            rate = got
+            if response_format == "opus" and rate not in _OPUS_RATES:
+                rate = 48_000
+                samples, _ = _decode_s16(data, fmt, pcm_rate, rate)
+            elif response_format in ("mp3", "aac") and rate > 48_000:
+                rate = 48_000
+                samples, _ = _decode_s16(data, fmt, pcm_rate, rate)
+        count = len(samples) // 2
+        marks.append((offset, offset + count))
+        pieces.append(samples[: 2 * count])
+        offset += count
+        if i < len(parts) - 1 and pauses[i] > 0:
+            gap = round(pauses[i] * rate)
+            pieces.append(bytes(2 * gap))
+            offset += gap
+    assert rate is not None
+    encoded = _encode_s16(b"".join(pieces), rate, response_format)
+    shift = _AAC_PRIMING if response_format == "aac" else 0
+    spans = [((a + shift) / rate, (b + shift) / rate) for a, b in marks]
+    return TimedJoin(encoded, response_format, rate, spans, (offset + shift) / rate)

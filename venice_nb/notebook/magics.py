@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
+from venice_nb.core.dialogue import DEFAULT_PAUSE
 from venice_nb.core.errors import APIError
 
 from . import api, settings
@@ -33,7 +34,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 _FORMATS = ["mp3", "opus", "aac", "flac", "wav", "pcm"]
 _VALUED = {
     "--voice", "-v", "--model", "-m", "--format", "-f", "--speed", "--language", "-l",
-    "--prompt", "--temperature", "--top-p", "--out", "-o", "--var",
+    "--prompt", "--temperature", "--top-p", "--out", "-o", "--var", "--cast", "--pause",
+    "--turn-pause",
 }  # fmt: skip
 _TOKEN = re.compile(r"""(?:"[^"]*"|'[^']*'|\S)+""")
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -151,9 +153,25 @@ class VeniceMagics(Magics, Settings):
     @argument("--temperature", type=float, help="sampling temperature 0 to 2, where supported")
     @argument("--top-p", dest="top_p", type=float, help="nucleus sampling 0 to 1, where supported")
     @argument("--out", "-o", help="also write the audio to this file")
-    @argument("--var", help="keep the result (a Speech) in this variable")
+    @argument("--var", help="keep the result (a Speech; with --cast a Dialogue) in this variable")
     @argument("--autoplay", action="store_true", help="start playing as soon as it is shown")
     @argument("--no-cache", action="store_true", help="ask the server even if cached")
+    @argument(
+        "--cast",
+        help='speak a "Name: text" script in several voices: "Ana=af_heart,Ben=tts-xai-v1:ara" '
+        "(NAME=VOICE, or NAME=MODEL:VOICE for another model), or a variable holding a dict",
+    )
+    @argument(
+        "--pause",
+        type=float,
+        help=f"with --cast: seconds of silence between lines (default {DEFAULT_PAUSE:g})",
+    )
+    @argument(
+        "--turn-pause",
+        dest="turn_pause",
+        type=float,
+        help="with --cast: seconds of silence where the speaker changes (default 1.5 × --pause)",
+    )
     @line_cell_magic
     @_user_errors
     def venice_speak(self, line: str, cell: str | None = None) -> Any:
@@ -164,8 +182,14 @@ class VeniceMagics(Magics, Settings):
             %%venice_speak --voice af_sky --out hello.mp3
             Hello {name}, this cell is read aloud.
 
+            %%venice_speak --cast "Ana=af_heart,Ben=bm_george"
+            Ana: Did you hear the news?
+            Ben: Not yet. Tell me!
+
         {name} inserts a variable from the notebook ({{ and }} are literal braces).
-        Text over 4096 characters is spoken in parts with a progress bar. Repeated speech comes
+        Text over 4096 characters is spoken in parts with a progress bar. With --cast each
+        "Name: text" line is spoken in its speaker's voice and the lines are joined into one
+        file, shown with the script: click a name or a line to hear it. Repeated speech comes
         from the on-disk cache (%venice_cache). Defaults: %config VeniceMagics.
         """
         options, rest = (line, "") if cell is not None else _split_line(line)
@@ -179,6 +203,13 @@ class VeniceMagics(Magics, Settings):
             )
         if args.out is not None:
             _check_out_path(args.out)
+        if args.cast is not None:
+            return self._speak_dialogue(args, text)
+        if args.turn_pause is not None or args.pause is not None:
+            raise api.UserError(
+                "--pause and --turn-pause go with --cast (a script in several voices); drop "
+                "them, or add --cast."
+            )
         text = fill_placeholders(text.strip(), self._user_ns)
         speech = api.speak(
             text,
@@ -196,6 +227,37 @@ class VeniceMagics(Magics, Settings):
         )
         self._store(args.var, speech)
         return speech
+
+    def _speak_dialogue(self, args: Any, text: str) -> Any:
+        """The --cast form of %%venice_speak: a script in several voices, as one file."""
+        from .dialogue import dialogue
+
+        if args.voice is not None:
+            raise api.UserError(
+                "--voice and --cast together: give each speaker a voice in --cast "
+                '(e.g. --cast "Ana=af_heart,Ben=bm_george"), or drop --cast.'
+            )
+        cast: Any = args.cast.strip().strip("\"'")
+        if cast.isidentifier() and isinstance(self._user_ns.get(cast), dict):
+            cast = self._user_ns[cast]
+        result = dialogue(
+            fill_placeholders(text, self._user_ns),
+            cast=cast,
+            model=args.model,
+            format=args.format,
+            pause=DEFAULT_PAUSE if args.pause is None else args.pause,
+            turn_pause=args.turn_pause,
+            speed=args.speed,
+            language=args.language,
+            prompt=args.prompt,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            out=args.out,
+            autoplay=True if args.autoplay else None,
+            cache=False if args.no_cache else None,
+        )
+        self._store(args.var, result)
+        return result
 
     @magic_arguments()
     @argument(

@@ -22,10 +22,12 @@ def _in_ipython() -> bool:
 
 
 class ProgressBar:
-    """Segments done out of total, shown once the total is known."""
+    """Parts done out of total (``unit``: segments of long text, lines of a dialogue), shown once
+    the total is known."""
 
-    def __init__(self, description: str = "Speaking") -> None:
+    def __init__(self, description: str = "Speaking", unit: str = "segments") -> None:
         self.description = description
+        self.unit = unit
         self.completed = 0
         self.total = 0
         self._lock = threading.Lock()
@@ -41,7 +43,7 @@ class ProgressBar:
     def _html(self, completed: int, total: int) -> str:
         return (
             f'<div class="vnb-progress"><progress value="{completed}" max="{total}"></progress> '
-            f"{escape(self.description)}: {completed}/{total} segments</div>"
+            f"{escape(self.description)}: {completed}/{total} {escape(self.unit)}</div>"
         )
 
     def draw(self) -> None:
@@ -61,7 +63,7 @@ class ProgressBar:
                 self._widget = ipywidgets.IntProgress(
                     value=completed, min=0, max=total, description=self.description
                 )
-                self._label = ipywidgets.Label(f"{completed}/{total} segments")
+                self._label = ipywidgets.Label(f"{completed}/{total} {self.unit}")
                 self._box = ipywidgets.HBox([self._widget, self._label])
                 self._handle = display(self._box, display_id=True)
             else:
@@ -70,7 +72,7 @@ class ProgressBar:
         if self._widget is not None:
             self._widget.max = total
             self._widget.value = completed
-            self._label.value = f"{completed}/{total} segments"
+            self._label.value = f"{completed}/{total} {self.unit}"
         else:
             self._handle.update(HTML(self._html(completed, total)))
 

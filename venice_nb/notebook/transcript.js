@@ -1,7 +1,8 @@
 // The interactive transcript (anywidget ES module: `export default { render }`; also inlined by
 // the HTML fallback, which calls `wire` on markup built in Python).
 // Every word is a <span data-start data-end>; a click seeks the player to the word's start and
-// plays; while audio plays, the word being spoken carries the class "vnb-active".
+// plays; while audio plays, the word being spoken carries the class "vnb-active". A group with a
+// `speaker` (a line of a dialogue) starts with the speaker's name, which seeks to the line too.
 
 function clock(seconds) {
   const total = Math.max(0, Math.floor(seconds));
@@ -14,6 +15,8 @@ function clock(seconds) {
 
 // Seconds a word stays highlighted after its end when the next word has not started yet.
 const LINGER = 0.6;
+// Speakers are coloured vnb-speaker-0 ... -5 in order of first appearance (as in Python).
+const SPEAKER_COLOURS = 6;
 
 // Wire click-to-seek and highlighting into an already built transcript element.
 // Returns a cleanup function.
@@ -97,7 +100,7 @@ function span(className, text, start, end) {
 }
 
 // Build the transcript DOM from the widget's traits: `groups` is a list of
-// {start, words: [[text, start, end], ...]}, one per segment.
+// {start, words: [[text, start, end], ...], speaker?}, one per segment.
 function build(model, root) {
   root.replaceChildren();
   const audio = document.createElement("audio");
@@ -127,6 +130,7 @@ function build(model, root) {
 
   const body = document.createElement("div");
   body.className = "vnb-text";
+  const speakers = [];
   for (const group of model.get("groups")) {
     const p = document.createElement("p");
     p.className = "vnb-seg";
@@ -134,6 +138,14 @@ function build(model, root) {
     const stamp = span("vnb-stamp", `[${clock(group.start)}]`, group.start);
     stamp.title = "play from here";
     p.appendChild(stamp);
+    if (group.speaker) {
+      if (!speakers.includes(group.speaker)) speakers.push(group.speaker);
+      const colour = speakers.indexOf(group.speaker) % SPEAKER_COLOURS;
+      const who = span(`vnb-speaker vnb-speaker-${colour}`, group.speaker, group.start);
+      who.title = "play from here";
+      p.appendChild(who);
+      p.appendChild(document.createTextNode(": "));
+    }
     group.words.forEach(([text, start, end], i) => {
       if (i) p.appendChild(document.createTextNode(" "));
       p.appendChild(span("vnb-word", text, start, end));
@@ -150,6 +162,13 @@ function render({ model, el }) {
   el.appendChild(root);
   let url = build(model, root);
   let unwire = wire(root);
+  if (model.get("autoplay") && url) {
+    // Play once: a re-rendered view (another tab, a reopened notebook) stays quiet.
+    model.set("autoplay", false);
+    model.save_changes();
+    const playing = root.querySelector("audio").play();
+    if (playing && playing.catch) playing.catch(() => {});
+  }
 
   function rebuild() {
     unwire();

@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
+import time
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ __all__ = ["Segment", "Transcript", "TranscriptWidget", "Word"]
 
 _HERE = Path(__file__).resolve().parent
 _SENTENCE_END = re.compile(r"[.!?…][\"')\]]*$")
+SPEAKER_COLOURS = 6
+"""Speakers are coloured ``vnb-speaker-0`` … ``-5`` in order of first appearance (transcript.css)."""
 
 
 @dataclass(frozen=True)
@@ -50,11 +53,13 @@ class Word:
 
 @dataclass(frozen=True)
 class Segment:
-    """A stretch of speech (a sentence or phrase) and its time span."""
+    """A stretch of speech (a sentence, a phrase, or a line of a dialogue), its time span and,
+    when known, who speaks it."""
 
     text: str
     start: float
     end: float
+    speaker: str | None = None
 
 
 def _norm(token: str) -> str:
@@ -64,7 +69,7 @@ def _norm(token: str) -> str:
 
 class TranscriptWidget(anywidget.AnyWidget):
     """Player plus clickable words. ``groups``: one entry per segment,
-    ``{"start": s, "words": [[text, start, end], ...]}``."""
+    ``{"start": s, "words": [[text, start, end], ...]}``, with ``"speaker"`` when known."""
 
     _esm = _HERE / "transcript.js"
     _css = _HERE / "transcript.css"
@@ -74,6 +79,7 @@ class TranscriptWidget(anywidget.AnyWidget):
     groups = traitlets.List(traitlets.Dict()).tag(sync=True)
     summary = traitlets.Unicode("").tag(sync=True)
     badges = traitlets.List(traitlets.List(traitlets.Unicode())).tag(sync=True)
+    autoplay = traitlets.Bool(False).tag(sync=True)
 
     def seek(self, seconds: float, *, play: bool = True) -> None:
         """Move the view's player to ``seconds`` (and play)."""
@@ -95,6 +101,7 @@ class Transcript(RichOutput):
         offline: bool = False,
         cost_usd: float | None = None,
         source: str | None = None,
+        autoplay: bool = False,
     ) -> None:
         self.text = text.strip()
         self.words: list[Word] = sorted(words, key=lambda w: w.start)
@@ -105,6 +112,7 @@ class Transcript(RichOutput):
         self.offline = offline
         self.cost_usd = cost_usd
         self.source = source
+        self.autoplay = autoplay
         self._widget: TranscriptWidget | None = None
 
     @classmethod
@@ -128,7 +136,11 @@ class Transcript(RichOutput):
             timestamps=TranscriptionTimestamps(
                 word=[TranscriptionWord(word=w.word, start=w.start, end=w.end) for w in self.words],
                 segment=[
-                    TranscriptionSegment(text=s.text, start=s.start, end=s.end)
+                    TranscriptionSegment(
+                        text=f"{s.speaker}: {s.text}" if s.speaker else s.text,
+                        start=s.start,
+                        end=s.end,
+                    )
                     for s in self.segments
                 ],
             ),
@@ -162,12 +174,23 @@ class Transcript(RichOutput):
         hits = self.find_all(phrase)
         return hits[0] if hits else None
 
+    @property
+    def speakers(self) -> list[str]:
+        """Who speaks, in order of first appearance (empty when the segments do not say)."""
+        return list(dict.fromkeys(s.speaker for s in self.segments if s.speaker))
+
     def groups(self) -> list[dict[str, Any]]:
-        """Words grouped by segment: ``[{"start": s, "words": [[text, start, end], ...]}]``."""
+        """Words grouped by segment: ``[{"start": s, "words": [[text, start, end], ...]}]``,
+        each with ``"speaker"`` when its segment names one."""
         if not self.words:
             if self.segments:
                 return [
-                    {"start": s.start, "words": [[s.text, s.start, s.end]]} for s in self.segments
+                    {
+                        "start": round(s.start, 3),
+                        "words": [[s.text, round(s.start, 3), round(s.end, 3)]],
+                        **({"speaker": s.speaker} if s.speaker else {}),
+                    }
+                    for s in self.segments
                 ]
             if not self.text:
                 return []
@@ -184,6 +207,9 @@ class Transcript(RichOutput):
                 new_group = not out or _SENTENCE_END.search(out[-1]["words"][-1][0]) is not None
             if new_group:
                 out.append({"start": w.start, "words": []})
+                speaker = self.segments[current].speaker if starts else None
+                if speaker:
+                    out[-1]["speaker"] = speaker
             out[-1]["words"].append([w.word, round(w.start, 3), round(w.end, 3)])
         return out
 
@@ -192,7 +218,13 @@ class Transcript(RichOutput):
         bits = []
         if self.duration is not None:
             bits.append(f"{self.duration:.1f} s")
-        bits.append(f"{len(self.words)} words" if self.words else f"{len(self.text.split())} words")
+        speakers = self.speakers
+        if speakers:
+            bits.append(f"{len(self.segments)} lines")
+            bits.append(f"{len(speakers)} speakers" if len(speakers) > 1 else speakers[0])
+        else:
+            words = len(self.words) if self.words else len(self.text.split())
+            bits.append(f"{words} words")
         if self.model:
             bits.append(self.model)
         return " · ".join(bits)
@@ -214,25 +246,35 @@ class Transcript(RichOutput):
                 groups=self.groups(),
                 summary=self.summary(),
                 badges=self.badges(),
+                autoplay=self.autoplay,
             )
         return self._widget
 
     def _body_html(self) -> str:
         paragraphs = []
+        speakers = self.speakers
         for group in self.groups():
             start = group["start"]
             words = " ".join(
                 f'<span class="vnb-word" data-start="{s:.3f}" data-end="{e:.3f}">{escape(t)}</span>'
                 for t, s, e in group["words"]
             )
+            who = ""
+            if "speaker" in group:
+                index = speakers.index(group["speaker"]) % SPEAKER_COLOURS
+                who = (
+                    f'<span class="vnb-speaker vnb-speaker-{index}" data-start="{start:.3f}" '
+                    f'title="play from here">{escape(group["speaker"])}</span>: '
+                )
             paragraphs.append(
                 f'<p class="vnb-seg" data-start="{start:.3f}"><span class="vnb-stamp" '
-                f'data-start="{start:.3f}" title="play from here">[{clock(start)}]</span> {words}</p>'
+                f'data-start="{start:.3f}" title="play from here">[{clock(start)}]</span> '
+                f"{who}{words}</p>"
             )
         return "".join(paragraphs)
 
     def _payload(self) -> dict[str, Any]:
-        return {
+        payload: dict[str, Any] = {
             "kind": "transcript",
             "summary": self.summary(),
             "badges": self.badges(),
@@ -240,12 +282,20 @@ class Transcript(RichOutput):
             "groups": self.groups(),
             "audio": audio_ref(self.audio.mime if self.audio is not None else None),
         }
+        if self.autoplay:
+            # The frontend autoplays only just after the cell ran, not when the notebook reopens.
+            payload.update(autoplay=True, created=int(time.time() * 1000))
+        return payload
 
     def _repr_html_(self) -> str:
         dom_id = new_dom_id("vnb-tr")
         audio = ""
         if self.audio is not None:
-            audio = f'<audio controls preload="metadata" src="{self.audio.data_uri()}"></audio>'
+            autoplay = " autoplay" if self.autoplay else ""
+            audio = (
+                f'<audio controls preload="metadata"{autoplay} src="{self.audio.data_uri()}">'
+                "</audio>"
+            )
         script = (
             f'<script type="module">{asset("transcript.js")}\n'
             f"wire(document.getElementById({json.dumps(dom_id)}));</script>"

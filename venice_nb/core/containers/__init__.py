@@ -12,23 +12,29 @@ This module holds the interface, the registry of formats, and the public API.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from ._common import AudioJoinError, _id3v2_end
 from .aac import _AacJoiner, _adts_confirmed, _adts_frame
 from .flac import _finalize_flac, _FlacJoiner
-from .mp3 import _Mp3Joiner, _mpeg_frame_at, _mpeg_sync
-from .ogg import _finalize_opus, _OpusJoiner
+from .mp3 import _Mp3Joiner, _mpeg_frame_at, _mpeg_sync, lame_delay_padding
+from .ogg import _finalize_opus, _OpusJoiner, _parse_opus
 from .pcm import _PcmJoiner
+from .silence import silence
 from .wav import _finalize_wav, _WavJoiner
 
 __all__ = [
     "JOINABLE_FORMATS",
     "AudioJoinError",
     "SegmentJoiner",
+    "TimedJoin",
     "finalize",
     "join_segments",
+    "join_with_pauses",
+    "silence",
     "sniff_format",
 ]
 
@@ -141,6 +147,78 @@ def join_segments(
     chunks = [joiner.feed(part, last=i == len(parts) - 1) for i, part in enumerate(parts)]
     chunks.append(joiner.finish())
     return finalize(joiner.response_format, b"".join(chunks))
+
+
+@dataclass(frozen=True)
+class TimedJoin:
+    """One joined file and where each part's audio lies in it (seconds from the start)."""
+
+    data: bytes
+    response_format: str
+    sample_rate: int | None
+    spans: list[tuple[float, float]]
+    duration: float | None
+
+
+_MP3_DECODER_DELAY = 529  # samples every MP3 decoder adds before the encoder's own delay
+
+
+def _lead_and_tail(fmt: str, data: bytes, index: int) -> tuple[int, int]:
+    """Samples at the start and end of a part that are codec priming and padding, not audio:
+    what a player trims when the part plays alone, but not inside a joined stream."""
+    if fmt == "mp3":
+        delay, padding = lame_delay_padding(data)
+        if delay or padding:
+            return delay + _MP3_DECODER_DELAY, max(0, padding - _MP3_DECODER_DELAY)
+    elif fmt == "opus" and index:  # the joined stream trims only the first part's pre-skip
+        (pre_skip,) = struct.unpack_from("<H", _parse_opus(data, index + 1).head, 10)
+        return pre_skip, 0
+    return 0, 0
+
+
+def join_with_pauses(
+    response_format: str,
+    parts: Sequence[bytes],
+    pauses: Sequence[float],
+    *,
+    sample_rate: int | None = None,
+) -> TimedJoin:
+    """Join whole files of one format with ``pauses[i]`` seconds of silence after part ``i``
+    (made by :func:`silence`, shaped like the first part), and report each part's span.
+
+    Spans are exact to the sample for wav, pcm and flac; for mp3 and opus they skip each part's
+    codec priming (the LAME tag's delay, Opus pre-skip); for aac they include it (ADTS does not
+    say). Raises :class:`AudioJoinError` when the parts do not share one stream layout.
+    """
+    if not parts:
+        raise AudioJoinError("There are no parts to join; pass at least one audio file.")
+    if len(pauses) < len(parts) - 1:
+        raise ValueError(f"{len(parts)} parts need {len(parts) - 1} pauses, got {len(pauses)}.")
+    joiner = SegmentJoiner(response_format, sample_rate=sample_rate)
+    fmt = joiner.response_format
+    chunks: list[bytes] = []
+    marks: list[tuple[int, int]] = []
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        before = joiner.samples
+        chunks.append(joiner.feed(part, last=last))
+        lead, tail = _lead_and_tail(fmt, part, i)
+        after = joiner.samples
+        marks.append((min(before + lead, after), max(before, after - tail)))
+        if not last and pauses[i] > 0:
+            chunks.append(
+                joiner.feed(silence(fmt, pauses[i], like=parts[0], sample_rate=sample_rate))
+            )
+    chunks.append(joiner.finish())
+    rate = joiner.sample_rate
+    scale = 1.0 / rate if rate else 0.0
+    return TimedJoin(
+        finalize(fmt, b"".join(chunks)),
+        fmt,
+        rate,
+        [(a * scale, b * scale) for a, b in marks],
+        joiner.duration,
+    )
 
 
 def finalize(response_format: str, data: bytes) -> bytes:

@@ -113,19 +113,24 @@ def gapless_samples(data: bytes) -> int:
 
     Browsers and FFmpeg drop these samples when they play, so a duration should too.
     """
+    return sum(lame_delay_padding(data))
+
+
+def lame_delay_padding(data: bytes) -> tuple[int, int]:
+    """(encoder delay, padding) in samples from the first frame's LAME tag; (0, 0) without one."""
     start = _id3v2_end(data)
     found = _mpeg_sync(data, start, len(data))
     if found is None or not _has_vbr_tag(data, *found):
-        return 0
+        return 0, 0
     xing = _xing_offset(*found)
     if data[xing : xing + 4] not in (b"Xing", b"Info"):
-        return 0
+        return 0, 0
     flags = int.from_bytes(data[xing + 4 : xing + 8], "big")
     lame = xing + 8 + sum(size for flag, size in _XING_FIELDS if flags & flag)
     if len(data) < lame + 24 or not data[lame : lame + 4].isalpha():
-        return 0
+        return 0, 0
     b0, b1, b2 = data[lame + 21 : lame + 24]
-    return ((b0 << 4) | (b1 >> 4)) + (((b1 & 0x0F) << 8) | b2)
+    return (b0 << 4) | (b1 >> 4), ((b1 & 0x0F) << 8) | b2
 
 
 @dataclass
