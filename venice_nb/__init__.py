@@ -1,21 +1,25 @@
 """venice_nb: make Jupyter speak and listen through the Venice AI audio API.
 
 ``from venice_nb import VeniceClient`` for the async client; ``%load_ext venice_nb`` in a notebook
-for the magics; ``venice_nb.speak`` / ``venice_nb.transcribe`` for plain Python cells.
+for the magics; ``venice_nb.speak`` / ``venice_nb.transcribe`` for plain Python cells;
+``venice_nb.speak_many`` for a batch of texts to files.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from .batch import BatchReport, speak_many
 from .core import *  # noqa: F403
 from .core import __all__ as _core_all
 
 __all__ = [
     *_core_all,
+    "BatchReport",
     "load_ipython_extension",
     "play",
     "speak",
+    "speak_many",
     "transcribe",
     "unload_ipython_extension",
 ]
