@@ -197,12 +197,12 @@ class RateLimitedStub:
         return web.json_response({"object": "list", "type": kind, "data": data})
 
     async def _speech(self, request: web.Request) -> web.Response:
-        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
-            return self._error(401, {})
         body = await request.json()
         text, voice = str(body.get("input", "")), str(body.get("voice", ""))
         fmt = str(body.get("response_format") or "mp3")
         self.attempts[text] += 1
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return self._error(401, {})
         now = time.time()
         queued = self.faults.get(text)
         if queued:

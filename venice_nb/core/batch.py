@@ -499,7 +499,7 @@ def plan_batch(
             first = planned[taken[key]]
             raise InvalidRequestError(
                 f"Items {first.index + 1} and {index + 1} would both be written to "
-                f"{stem}.{fmt} (names {first.name!r} and {row.name or stem!r}); names must be "
+                f"{first.path.name} (names {first.name!r} and {row.name or stem!r}); names must be "
                 "unique (letter case and characters other than letters, digits, '-', '_' and '.' "
                 "do not count): rename one.",
                 param="names",
@@ -840,14 +840,14 @@ class _Engine:
                             self.progress()
                             await asyncio.sleep(delay)
                             continue
-                    self.fail(result, exc, transient + limited)
+                    self.fail(result, exc)
                     return
                 self.pacer.observe(ticket, raw.headers, raw.status)
                 observed = True
                 try:
                     raw.audio_check()
                 except APIResponseValidationError as exc:
-                    self.fail(result, exc, 0)
+                    self.fail(result, exc)
                     return
                 await asyncio.to_thread(_write, item.path, raw.body)
                 result.status, result.bytes = "done", len(raw.body)
@@ -861,11 +861,11 @@ class _Engine:
                 self.sending.discard(task)
 
     @staticmethod
-    def fail(result: ItemResult, exc: APIError, retried: int) -> None:
+    def fail(result: ItemResult, exc: APIError) -> None:
         result.status = "failed"
         result.http_status = exc.status
         result.error = exc
-        note = f" (gave up after {retried + 1} attempts)" if retried else ""
+        note = f" (gave up after {result.attempts} attempts)" if result.attempts > 1 else ""
         result.reason = f"{exc}{note}"
 
 

@@ -73,6 +73,10 @@ class RateLimitState:
 class RateLimitPacer:
     """Hands out send permits (:meth:`acquire`) and learns from every answer (:meth:`observe`).
 
+    Requests still in flight are assumed not yet counted by the server, so the estimate errs on
+    the safe side and corrects itself as their answers arrive. Within one window (answers with the
+    same reset time) the lowest count wins, since answers can arrive out of order; an answer with
+    a later reset time is newer news (a fixed window that reopened, or a sliding one that moved).
     ``requests_per_second`` is an optional ceiling of this pacer's own, for several processes
     sharing one key: give each its share of the key's limit. ``clock`` is the Unix clock the
     reset headers are compared with.
@@ -97,9 +101,9 @@ class RateLimitPacer:
         self._clock = clock
         self._limited: bool | None = None  # None: no answer yet, so no idea
         self._limit: int | None = None
-        self._remaining: int | None = None  # None: unknown, probe with one request
+        self._remaining: int | None = None  # the server's count; None: unknown, probe first
         self._reset_at: float | None = None
-        self._applied = -1  # ticket of the answer the estimate comes from
+        self._outstanding: set[int] = set()  # tickets sent and not answered yet
         self._sent = 0
         self._probe: int | None = None
         self._next_send = 0.0  # monotonic time the requests_per_second ceiling allows
@@ -110,10 +114,17 @@ class RateLimitPacer:
         self.rate_limited = 0
 
     @property
+    def available(self) -> int | None:
+        """Requests that may be sent now by the estimate; None when unknown or unlimited."""
+        if self._remaining is None:
+            return None
+        return self._remaining - len(self._outstanding)
+
+    @property
     def state(self) -> RateLimitState:
         return RateLimitState(
             self._limit,
-            self._remaining,
+            self.available,
             self._reset_at,
             self._waiting_until,
             self.slowdowns,
@@ -136,13 +147,15 @@ class RateLimitPacer:
         """Wait until one more request may be sent; returns its ticket for :meth:`observe`."""
         while True:
             now = self._clock()
-            if self._remaining is not None and self._remaining <= 0:
+            available = self.available
+            if available is not None and available <= 0:
                 resume = (self._reset_at or now) + self._margin
-                if now < resume:
-                    if self._waiting_until is None:
+                if now < resume or (self._outstanding and self._remaining):
+                    # Before the reset, or answers still to come that may free the estimate.
+                    if now < resume and self._waiting_until is None:
                         self._waiting_until = resume
                         self.slowdowns += 1
-                    await self._wait(resume - now)
+                    await self._wait(resume - now if now < resume else 60.0)
                     continue
                 self._remaining = None  # the window has reset: learn the new one first
                 self._waiting_until = None
@@ -150,31 +163,28 @@ class RateLimitPacer:
                 if self._probe is not None:  # one request learns the window; the rest wait
                     await self._wait(60.0)
                     continue
-                ticket = self._take()
-                self._probe = ticket
-                return ticket
+                self._probe = self._take()
+                return self._probe
             if self._interval:
                 delay = self._next_send - time.monotonic()
                 if delay > 0:
                     await self._wait(delay)
                     continue
-            if self._remaining is not None:
-                self._remaining -= 1
             return self._take()
 
     def _take(self) -> int:
         ticket = self._sent
         self._sent += 1
+        self._outstanding.add(ticket)
         if self._interval:
             self._next_send = max(self._next_send, time.monotonic()) + self._interval
         return ticket
 
     def release(self, ticket: int) -> None:
         """Give back a permit whose request was never sent."""
+        self._outstanding.discard(ticket)
         if self._probe == ticket:
             self._probe = None
-        elif self._remaining is not None and ticket > self._applied:
-            self._remaining += 1
         self._notify()
 
     def observe(self, ticket: int, headers: Mapping[str, str] | None, status: int | None) -> None:
@@ -184,6 +194,7 @@ class RateLimitPacer:
         remaining = _int(headers.get("x-ratelimit-remaining-requests"))
         reset_at = parse_reset(headers.get("x-ratelimit-reset-requests"), now)
         limit = _int(headers.get("x-ratelimit-limit-requests"))
+        self._outstanding.discard(ticket)
         if self._probe == ticket:
             self._probe = None
         if limit is not None:
@@ -192,22 +203,25 @@ class RateLimitPacer:
             self.rate_limited += 1
             self._limited = True
             retry_after = parse_reset(headers.get("retry-after"), now)
-            hint = max(t for t in (reset_at, retry_after, now + DEFAULT_429_WAIT) if t is not None)
+            hints = [t for t in (reset_at, retry_after) if t is not None and t > now]
+            hint = max(hints) if hints else now + DEFAULT_429_WAIT
             if self._remaining is None or self._remaining > 0:
                 self._margin = min(MAX_MARGIN, self._margin * 2)  # pacing let this one through
             self._remaining = 0
             self._reset_at = max(hint, self._reset_at or 0.0)
-            self._applied = max(self._applied, ticket)
         elif remaining is not None:
             self._limited = True
-            # An answer about a window that has already reset says nothing about the new one.
-            if ticket > self._applied and (reset_at is None or reset_at > now):
-                # The requests sent after this one may not be counted in `remaining` yet.
-                self._remaining = remaining - (self._sent - ticket - 1)
-                self._reset_at = reset_at
-                self._applied = ticket
-                if self._remaining > 0:
-                    self._waiting_until = None
+            if reset_at is not None and reset_at <= now:
+                pass  # about a window that has already reset: nothing about the new one
+            elif self._remaining is None or self._reset_at is None or reset_at is None:
+                self._remaining, self._reset_at = remaining, reset_at
+            elif abs(reset_at - self._reset_at) < 1e-3:  # the same window: the lowest count wins
+                self._remaining = min(self._remaining, remaining)
+            elif reset_at > self._reset_at:  # a newer window
+                self._remaining, self._reset_at = remaining, reset_at
+            available = self.available
+            if available is not None and available > 0:
+                self._waiting_until = None
         elif status is not None and self._limited is None:
             self._limited = False  # the server publishes no limits: do not pace
         self._notify()
