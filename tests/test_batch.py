@@ -107,10 +107,10 @@ async def test_a_pandas_series_or_dataframe_names_files_by_its_index(
 
 def test_csv_and_jsonl_rows_with_optional_columns(tmp_path: Path) -> None:
     csv_file = tmp_path / "in.csv"
-    csv_file.write_text('\ufefftext,name,voice\n"Hi, you.",hi,\nBye.,bye,bm_george\n', "utf-8")
-    assert read_batch_file(csv_file) == [
+    csv_file.write_text('\ufefftext,name,voice\n"Hi, you.",hi,\nBye., ,bm_george\n', "utf-8")
+    assert read_batch_file(csv_file) == [  # a blank cell: the default (an automatic name)
         BatchItem(text="Hi, you.", name="hi"),
-        BatchItem(text="Bye.", name="bye", voice="bm_george"),
+        BatchItem(text="Bye.", voice="bm_george"),
     ]
     jsonl = tmp_path / "in.jsonl"
     jsonl.write_text('{"text": "One.", "name": 1}\n\n{"text": "Two.", "model": "tts-kokoro"}\n')

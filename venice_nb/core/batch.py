@@ -114,10 +114,10 @@ class BatchItem(BaseModel):
     @field_validator("name", mode="before")
     @classmethod
     def _name_from_number(cls, value: Any) -> Any:
-        """Names may be numbers (a DataFrame's default index, a JSON row's id)."""
+        """Names may be numbers (a DataFrame's default index, a JSON row's id); blank means none."""
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
-        return value
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("voice", "model", mode="before")
     @classmethod
@@ -789,6 +789,8 @@ class _Engine:
             result = self.results[item.index]
             try:
                 await self.speak(item, result)
+                if result.status != "pending":
+                    self.progress(result)
             except asyncio.CancelledError:
                 raise
             except BaseException as exc:  # a fatal error: stop the batch, report it
@@ -796,8 +798,6 @@ class _Engine:
                 if self.fatal is None:
                     self.fatal = exc
                 return
-            if result.status != "pending":
-                self.progress(result)
 
     async def speak(self, item: PlannedItem, result: ItemResult) -> None:
         """Send ``item`` until it is done, failed, or the batch stops; raises only fatal errors."""
@@ -906,6 +906,7 @@ async def run_batch(
         on_progress=on_progress,
         timeout=timeout,
     )
+    engine.pacer.on_hold = engine.progress
     started = time.monotonic()
     await engine.prepare()
     engine.progress()

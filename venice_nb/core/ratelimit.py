@@ -112,6 +112,8 @@ class RateLimitPacer:
         self._changed = asyncio.Event()
         self.slowdowns = 0
         self.rate_limited = 0
+        self.on_hold: Callable[[], object] | None = None
+        """Called when senders start waiting for a window to reset (to show it)."""
 
     @property
     def available(self) -> int | None:
@@ -155,6 +157,8 @@ class RateLimitPacer:
                     if now < resume and self._waiting_until is None:
                         self._waiting_until = resume
                         self.slowdowns += 1
+                        if self.on_hold is not None:
+                            self.on_hold()
                     await self._wait(resume - now if now < resume else 60.0)
                     continue
                 self._remaining = None  # the window has reset: learn the new one first
