@@ -380,6 +380,26 @@ def test_speak_many_reports_done_skipped_and_each_failure_with_its_reason(
     assert len(report.to_frame()) == 3
 
 
+async def test_speak_many_works_where_an_event_loop_is_running_as_in_a_notebook(
+    threaded_stub: RateLimitedStub, tmp_path: Path
+) -> None:
+    import venice_nb
+
+    asyncio.get_running_loop()  # a kernel's loop: speak_many must not need this thread's loop
+    report = venice_nb.speak_many(TEXTS[:2], out_dir=tmp_path, progress=False)
+    assert report.ok and len(report.done) == 2
+
+
+def test_bad_run_options_are_refused_before_anything_starts(tmp_path: Path) -> None:
+    import venice_nb
+
+    with pytest.raises(InvalidRequestError, match="concurrency must be a whole number >= 1"):
+        venice_nb.speak_many(["A."], out_dir=tmp_path / "o", concurrency=0)
+    with pytest.raises(InvalidRequestError, match="requests_per_second must be a number > 0"):
+        venice_nb.speak_many(["A."], out_dir=tmp_path / "o", requests_per_second=-1)
+    assert not (tmp_path / "o").exists()
+
+
 def test_speak_many_draws_a_text_progress_bar_outside_notebooks(
     threaded_stub: RateLimitedStub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -27,6 +27,7 @@ from .core.batch import (
     BatchProgress,
     BatchResult,
     Status,
+    check_run_options,
     format_usd,
     plan_batch,
     run_batch,
@@ -242,6 +243,11 @@ def speak_many(
     :class:`~venice_nb.core.errors.InvalidRequestError` before any request; a 401/402/403 stops
     the batch and is raised; Ctrl-C stops it after the requests already sent are written.
     """
+    check_run_options(
+        concurrency=concurrency,
+        max_attempts=max_attempts,
+        requests_per_second=requests_per_second,
+    )
     plan = plan_batch(
         texts,
         out_dir=out_dir,

@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     speak.add_argument(
         "--format",
         dest="response_format",
-        help="mp3, opus, aac, flac, wav or pcm (default: from --out)",
+        help="mp3, opus, aac, flac, wav or pcm (default: from --out; mp3 for --batch)",
     )
     speak.add_argument("--speed", type=float, help="0.25 to 4.0")
     speak.add_argument(
@@ -184,17 +184,20 @@ def _check_speak_args(args: argparse.Namespace) -> None:
 def _speak_batch(args: argparse.Namespace) -> int:
     """``speak --batch``: progress on stderr, a summary and each failure's reason at the end."""
     import signal
+    import threading
 
     from .batch import speak_many
     from .core.batch import read_batch_file
 
     items = read_batch_file(args.batch)
     previous = signal.getsignal(signal.SIGTERM)
+    in_main = threading.current_thread() is threading.main_thread()
 
     def on_term(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt  # stop like Ctrl-C: what was sent is finished and written
 
-    signal.signal(signal.SIGTERM, on_term)
+    if in_main:
+        signal.signal(signal.SIGTERM, on_term)
     try:
         report = speak_many(
             items,
@@ -215,7 +218,8 @@ def _speak_batch(args: argparse.Namespace) -> int:
         )
         return 130
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
     for item in report.failed:
         print(f"venice-nb: {item.name} failed: {item.reason}", file=sys.stderr)
     print(f"{report} -> {args.out_dir}")

@@ -70,6 +70,7 @@ __all__ = [
     "ItemResult",
     "PlannedItem",
     "batch_items",
+    "check_run_options",
     "format_usd",
     "plan_batch",
     "read_batch_file",
@@ -647,12 +648,16 @@ class BatchResult:
 
 
 # -- engine --------------------------------------------------------------------------------------
-def _check_count(value: Any, param: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise InvalidRequestError(
-            f"{param} must be a whole number >= {low}, got {value!r}.", param=param
-        )
-    return value
+def check_run_options(
+    *, concurrency: int, max_attempts: int, requests_per_second: float | None
+) -> None:
+    """Refuse bad run options with :class:`InvalidRequestError` (before anything starts)."""
+    for param, value in (("concurrency", concurrency), ("max_attempts", max_attempts)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidRequestError(
+                f"{param} must be a whole number >= 1, got {value!r}.", param=param
+            )
+    RateLimitPacer(requests_per_second=requests_per_second)  # checks it
 
 
 def _transient(exc: APIError) -> bool:
@@ -893,8 +898,11 @@ async def run_batch(
     403 answer stops the batch the same way and is raised. The client's own retries are not used
     (``retries=0``): the batch retries, so that a 429 holds every sender, not just one.
     """
-    _check_count(concurrency, "concurrency", 1)
-    _check_count(max_attempts, "max_attempts", 1)
+    check_run_options(
+        concurrency=concurrency,
+        max_attempts=max_attempts,
+        requests_per_second=requests_per_second,
+    )
     if on_progress is not None and not callable(on_progress):
         raise InvalidRequestError("on_progress must be callable.", param="on_progress")
     engine = _Engine(
