@@ -1,7 +1,8 @@
 """Benchmark of batches against a loopback stub that enforces the service's rate limit.
 
 Run: ``python benchmarks/bench_batch.py`` (about 85 s; ``--hard-kill`` adds a SIGKILL run, whose
-answers in flight at the kill are lost, so those items, at most ``concurrency``, are sent again).
+answers in flight at the kill are lost, so those items, at most ``concurrency``, are sent again;
+``--window sliding`` makes the stub count a sliding window instead of a fixed one).
 The stub (testkit/ratelimit.py) accepts 60 speech requests per 10 s window and answers 429 past
 it, 50 ms per request; it counts every request per text. Targets (issue 14):
 
@@ -26,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Literal
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # testkit/ (shared with the tests) and venice_nb from this checkout
@@ -67,9 +69,11 @@ def check_files(out_dir: Path, stub: RateLimitedStub, items: list[str]) -> tuple
     )
 
 
-async def full_run(work: Path) -> list[bool]:
+async def full_run(work: Path, kind: Literal["fixed", "sliding"]) -> list[bool]:
     items = texts()
-    async with RateLimitedStub(limit=LIMIT, window=WINDOW, latency=LATENCY, api_key=KEY) as stub:
+    async with RateLimitedStub(
+        limit=LIMIT, window=WINDOW, kind=kind, latency=LATENCY, api_key=KEY
+    ) as stub:
         async with VeniceClient(api_key=KEY, base_url=stub.base_url) as client:
             plan = plan_batch(items, out_dir=work / "full")
             started = time.monotonic()
@@ -80,7 +84,7 @@ async def full_run(work: Path) -> list[bool]:
     limit = LIMIT / WINDOW
     floor = (math.ceil(ITEMS / LIMIT) - 1) * WINDOW
     print(
-        f"\n1. {ITEMS} items, one run: stub {LIMIT} requests / {WINDOW:g} s (fixed window, 429 "
+        f"\n1. {ITEMS} items, one run: stub {LIMIT} requests / {WINDOW:g} s ({kind} window, 429 "
         f"past it), {LATENCY * 1000:.0f} ms per request, concurrency {CONCURRENCY}\n"
     )
     ok = [bad == 0 and twice == 0, stub.rejected_429 <= 2, rate >= 0.9 * limit]
@@ -103,13 +107,17 @@ async def full_run(work: Path) -> list[bool]:
     return ok
 
 
-async def killed_and_rerun(work: Path, sig: signal.Signals) -> list[bool]:
+async def killed_and_rerun(
+    work: Path, sig: signal.Signals, kind: Literal["fixed", "sliding"]
+) -> list[bool]:
     items = texts()
     batch = work / f"rows-{sig.name}.csv"
     batch.write_text("text\n" + "\n".join(f'"{t}"' for t in items) + "\n", "utf-8")
     out_dir = work / f"killed-{sig.name}"
     log = work / f"stderr-{sig.name}.txt"
-    async with RateLimitedStub(limit=LIMIT, window=WINDOW, latency=LATENCY, api_key=KEY) as stub:
+    async with RateLimitedStub(
+        limit=LIMIT, window=WINDOW, kind=kind, latency=LATENCY, api_key=KEY
+    ) as stub:
         env = {
             **os.environ,
             "PYTHONPATH": str(ROOT),
@@ -176,14 +184,21 @@ async def main() -> int:
     parser.add_argument(
         "--hard-kill", action="store_true", help="also kill a run with SIGKILL and report it"
     )
+    parser.add_argument(
+        "--window",
+        choices=["fixed", "sliding"],
+        default="fixed",
+        help="how the stub counts: a fixed window (as the service's reset header describes) or "
+        "a sliding one",
+    )
     args = parser.parse_args()
     print(f"{'measure':<52} {'figure':>30}   {'target':<14} result")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        ok = await full_run(work)
-        ok += await killed_and_rerun(work, signal.SIGTERM)
+        ok = await full_run(work, args.window)
+        ok += await killed_and_rerun(work, signal.SIGTERM, args.window)
         if args.hard_kill:
-            await killed_and_rerun(work, signal.SIGKILL)  # informational: no target
+            await killed_and_rerun(work, signal.SIGKILL, args.window)  # informational: no target
     return 0 if all(ok) else 1
 
 

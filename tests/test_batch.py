@@ -265,14 +265,15 @@ async def test_a_cancelled_batch_loses_nothing_and_a_rerun_sends_no_item_twice(
 async def test_the_rate_limit_headers_slow_the_batch_before_a_429(
     tmp_path: Path, kind: str
 ) -> None:
-    async with (
-        RateLimitedStub(limit=5, window=0.5, kind=kind, latency=0.01) as stub,  # type: ignore[arg-type]
+    texts = TEXTS + [f"And one more, number {i}." for i in range(8)]
+    async with (  # answers take long enough that some arrive after the window moved on
+        RateLimitedStub(limit=5, window=0.5, kind=kind, latency=0.06) as stub,  # type: ignore[arg-type]
         VeniceClient(api_key=KEY, base_url=stub.base_url) as client,
     ):
-        result = await speak_many_async(client, TEXTS, out_dir=tmp_path)
-    assert result.ok and result.slowdowns >= 2
+        result = await speak_many_async(client, texts, out_dir=tmp_path)
+    assert result.ok and result.slowdowns >= 3
     assert stub.rejected_429 == 0 and result.rate_limited == 0
-    assert all(stub.attempts[t] == 1 for t in TEXTS)
+    assert all(stub.attempts[t] == 1 for t in texts)
 
 
 async def test_429_and_5xx_delay_their_item_and_other_4xx_fail_only_theirs(
@@ -335,6 +336,27 @@ async def test_the_pacer_probes_first_then_spends_what_the_headers_allow() -> No
     assert not third.done() and pacer.available == 0
     pacer.observe(tickets[0], limit_headers(9, now + 15), 200)  # a newer window opened
     assert await third == 3 and pacer.slowdowns == 1
+
+
+async def test_the_pacer_believes_counts_whose_reset_time_passed_in_flight() -> None:
+    now = [1_700_000_000.0]
+    pacer = RateLimitPacer(clock=lambda: now[0])
+    probe = await pacer.acquire()
+    reset = now[0] + 0.01  # a sliding window whose oldest request is about to leave
+    pacer.observe(probe, limit_headers(4, reset), 200)
+    tickets = [await pacer.acquire() for _ in range(4)]
+    now[0] += 0.05  # the answers arrive after that reset time; they still count
+    for ticket, left in zip(tickets, (3, 2, 1, 0), strict=True):
+        pacer.observe(ticket, limit_headers(left, reset), 200)
+    assert pacer.available == 0
+    now[0] += 0.1  # past the reset and the pacer's margin
+    fifth = asyncio.create_task(pacer.acquire())
+    await asyncio.sleep(0)
+    assert fifth.done() and pacer._probe == await fifth  # the reset passed: probe, one alone
+    sixth = asyncio.create_task(pacer.acquire())
+    await asyncio.sleep(0)
+    assert not sixth.done()
+    sixth.cancel()
 
 
 async def test_the_pacer_leaves_a_server_without_limits_alone() -> None:

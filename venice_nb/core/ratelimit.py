@@ -215,9 +215,10 @@ class RateLimitPacer:
             self._reset_at = max(hint, self._reset_at or 0.0)
         elif remaining is not None:
             self._limited = True
-            if reset_at is not None and reset_at <= now:
-                pass  # about a window that has already reset: nothing about the new one
-            elif self._remaining is None or self._reset_at is None or reset_at is None:
+            # A count is never too high for now: since the answer, a fixed window can only have
+            # reopened and a sliding one only let old requests go. So even an answer whose reset
+            # time has passed is used; only an answer older than the one applied is not.
+            if self._remaining is None or self._reset_at is None or reset_at is None:
                 self._remaining, self._reset_at = remaining, reset_at
             elif abs(reset_at - self._reset_at) < 1e-3:  # the same window: the lowest count wins
                 self._remaining = min(self._remaining, remaining)
