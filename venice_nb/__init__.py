@@ -2,22 +2,25 @@
 
 ``from venice_nb import VeniceClient`` for the async client; ``%load_ext venice_nb`` in a notebook
 for the magics; ``venice_nb.speak`` / ``venice_nb.transcribe`` / ``venice_nb.dialogue`` for plain
-Python cells.
+Python cells; ``venice_nb.speak_many`` for a batch of texts to files.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from .batch import BatchReport, speak_many
 from .core import *  # noqa: F403
 from .core import __all__ as _core_all
 
 __all__ = [
     *_core_all,
+    "BatchReport",
     "dialogue",
     "load_ipython_extension",
     "play",
     "speak",
+    "speak_many",
     "transcribe",
     "unload_ipython_extension",
 ]

@@ -53,10 +53,29 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    speak = sub.add_parser("speak", help="speak text (argument, file or stdin) into an audio file")
+    speak = sub.add_parser(
+        "speak",
+        help="speak text (argument, file or stdin) into an audio file, or a batch into many",
+        description="Speak one text into --out, or with --batch every row of a CSV / JSON Lines "
+        "file into its own file in --out-dir. A batch is resumable: a rerun skips the files "
+        "that exist. Ctrl-C stops it after the requests already sent are written.",
+    )
     speak.add_argument("text", nargs="?", help="text to speak; '-' or omitted reads stdin")
     speak.add_argument("--file", "-f", type=Path, help="read the text from this file")
-    speak.add_argument("--out", "-o", type=Path, required=True, help="where to write the audio")
+    speak.add_argument("--out", "-o", type=Path, help="where to write the audio (one text)")
+    speak.add_argument(
+        "--batch",
+        type=Path,
+        metavar="FILE",
+        help="a .csv (header row) or .jsonl file with the column text and optionally name, "
+        "voice, model: one audio file per row, in --out-dir",
+    )
+    speak.add_argument(
+        "--out-dir",
+        type=Path,
+        metavar="DIR",
+        help="folder for a batch's files (created if missing)",
+    )
     speak.add_argument("--voice", default=DEFAULT_VOICE, help=f"voice id (default {DEFAULT_VOICE})")
     speak.add_argument(
         "--model", default=DEFAULT_MODEL, help=f"TTS model (default {DEFAULT_MODEL})"
@@ -64,11 +83,20 @@ def _parser() -> argparse.ArgumentParser:
     speak.add_argument(
         "--format",
         dest="response_format",
-        help="mp3, opus, aac, flac, wav or pcm (default: from --out)",
+        help="mp3, opus, aac, flac, wav or pcm (default: from --out; mp3 for --batch)",
     )
     speak.add_argument("--speed", type=float, help="0.25 to 4.0")
     speak.add_argument(
-        "--concurrency", type=int, default=4, help="segments in flight for long text"
+        "--concurrency",
+        type=int,
+        default=4,
+        help="requests in flight: segments of a long text, items of a batch (default 4)",
+    )
+    speak.add_argument(
+        "--requests-per-second",
+        type=float,
+        metavar="N",
+        help="batch: cap this run's own rate (for several runs sharing one key)",
     )
 
     tr = sub.add_parser("transcribe", help="transcribe an audio file")
@@ -119,11 +147,94 @@ def _check_writable(out: Path) -> None:
         )
 
 
+def _check_speak_args(args: argparse.Namespace) -> None:
+    """--batch and one text (TEXT, --file, --out) exclude each other; say which to drop."""
+    if args.batch is not None:
+        clash = [
+            flag
+            for flag, value in (("TEXT", args.text), ("--file", args.file), ("--out", args.out))
+            if value is not None
+        ]
+        if clash:
+            raise InvalidRequestError(
+                f"--batch reads its texts from the file; drop {' and '.join(clash)} (the files go "
+                "to --out-dir DIR).",
+                param="batch",
+            )
+        if args.out_dir is None:
+            raise InvalidRequestError(
+                "--batch needs --out-dir DIR, the folder for its audio files.", param="out_dir"
+            )
+    elif args.out_dir is not None:
+        raise InvalidRequestError(
+            "--out-dir is for --batch FILE; to speak one text give --out FILE instead.",
+            param="out_dir",
+        )
+    elif args.out is None:
+        raise InvalidRequestError(
+            "Say where to write the audio: --out FILE (or --batch FILE --out-dir DIR for many).",
+            param="out",
+        )
+    if args.requests_per_second is not None and args.batch is None:
+        raise InvalidRequestError(
+            "--requests-per-second is for --batch.", param="requests_per_second"
+        )
+
+
+def _speak_batch(args: argparse.Namespace) -> int:
+    """``speak --batch``: progress on stderr, a summary and each failure's reason at the end."""
+    import signal
+    import threading
+
+    from .batch import speak_many
+    from .core.batch import read_batch_file
+
+    items = read_batch_file(args.batch)
+    previous = signal.getsignal(signal.SIGTERM)
+    in_main = threading.current_thread() is threading.main_thread()
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # stop like Ctrl-C: what was sent is finished and written
+
+    if in_main:
+        signal.signal(signal.SIGTERM, on_term)
+    try:
+        report = speak_many(
+            items,
+            out_dir=args.out_dir,
+            voice=args.voice,
+            model=args.model,
+            format=args.response_format or "mp3",
+            concurrency=args.concurrency,
+            requests_per_second=args.requests_per_second,
+            speed=args.speed,
+            progress_file=sys.stderr,
+        )
+    except KeyboardInterrupt:
+        print(
+            "venice-nb: interrupted; the files written are complete, run the same command again "
+            "to speak the rest",
+            file=sys.stderr,
+        )
+        return 130
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+    for item in report.failed:
+        print(f"venice-nb: {item.name} failed: {item.reason}", file=sys.stderr)
+    print(f"{report} -> {args.out_dir}")
+    if report.ok:
+        return 0
+    errors = [r.error for r in report.items if r.error is not None]
+    return next((code for cls, code, _ in EXIT_CODES if errors and isinstance(errors[0], cls)), 7)
+
+
 async def _speak(args: argparse.Namespace) -> int:
     from .core.files import atomic_write
     from .core.segments import finalize
     from .session import get_backend, new_client
 
+    assert args.out is not None
     if args.file is not None:
         text = args.file.read_text(encoding="utf-8")
     elif args.text in (None, "-"):
@@ -213,6 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     from .session import BackendUnavailableError
 
     try:
+        if args.command == "speak":
+            _check_speak_args(args)
+            if args.batch is not None:
+                return _speak_batch(args)
         return asyncio.run(runner(args))
     except BackendUnavailableError as exc:
         print(f"venice-nb: {exc}", file=sys.stderr)

@@ -2,6 +2,17 @@
 
 from ._version import __version__
 from .audio import REGION_LANGUAGE_MAPPING, Audio, SegmentProgress, SpeechStream
+from .batch import (
+    BatchItem,
+    BatchPlan,
+    BatchProgress,
+    BatchResult,
+    ItemResult,
+    plan_batch,
+    read_batch_file,
+    run_batch,
+    speak_many_async,
+)
 from .client import DEFAULT_BASE_URL, VeniceClient
 from .errors import (
     APIConnectionError,
@@ -47,9 +58,14 @@ __all__ = [
     "AudioTranscriptionResponse",
     "AuthenticationError",
     "BadRequestError",
+    "BatchItem",
+    "BatchPlan",
+    "BatchProgress",
+    "BatchResult",
     "ClonedVoice",
     "InternalServerError",
     "InvalidRequestError",
+    "ItemResult",
     "ModelInfo",
     "ModelList",
     "NotFoundError",
@@ -68,4 +84,8 @@ __all__ = [
     "VoiceDetails",
     "VoiceList",
     "__version__",
+    "plan_batch",
+    "read_batch_file",
+    "run_batch",
+    "speak_many_async",
 ]

@@ -394,7 +394,10 @@ class VeniceClient:
                 )
                 continue
             raise error_for_status(
-                status, _decode_body(payload, headers), request_id=_request_id(headers)
+                status,
+                _decode_body(payload, headers),
+                request_id=_request_id(headers),
+                headers=headers,
             )
 
     async def stream(

@@ -9,6 +9,7 @@ Nothing here ever holds the API key: bodies and messages pass through :func:`red
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
@@ -75,6 +76,7 @@ class APIError(Exception):
         code: str | None = None,
         request_id: str | None = None,
         body: Any = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.message = redact(message)
         if status is not None:
@@ -82,6 +84,9 @@ class APIError(Exception):
         self.code = code
         self.request_id = request_id
         self.body = _redact_any(body)
+        self.headers: dict[str, str] = {k.lower(): v for k, v in (headers or {}).items()}
+        """The answer's headers (lower-cased; empty when there was no answer): the rate-limit
+        hints a caller pacing many requests needs."""
         super().__init__(self.message)
 
     @property
@@ -225,8 +230,14 @@ _HINTS: dict[int, str] = {
 }
 
 
-def error_for_status(status: int, body: Any, *, request_id: str | None = None) -> APIStatusError:
-    """Build the typed error for an HTTP error answer from its decoded body."""
+def error_for_status(
+    status: int,
+    body: Any,
+    *,
+    request_id: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> APIStatusError:
+    """Build the typed error for an HTTP error answer from its decoded body (and its headers)."""
     message = ""
     code: str | None = None
     if isinstance(body, dict):
@@ -257,7 +268,7 @@ def error_for_status(status: int, body: Any, *, request_id: str | None = None) -
     cls: type[APIStatusError] = _BY_STATUS.get(status) or (
         InternalServerError if status >= 500 else APIStatusError
     )
-    return cls(message, status=status, code=code, request_id=request_id, body=body)
+    return cls(message, status=status, code=code, request_id=request_id, body=body, headers=headers)
 
 
 def _flatten_details(details: dict[str, Any], prefix: str = "") -> list[str]:

@@ -1,0 +1,228 @@
+"""A loopback speech server that enforces a request rate limit and counts every text it is sent.
+
+Shared by tests/test_batch.py and benchmarks/bench_batch.py. It serves ``GET /models`` (the
+published catalog) and ``POST /audio/speech``, which accepts at most ``limit`` requests per
+``window`` seconds (a fixed window that opens at the first request after the last one closed, or
+a sliding window) and answers 429 past it, like the service: every answer carries
+``x-ratelimit-limit-requests``, ``x-ratelimit-remaining-requests`` and
+``x-ratelimit-reset-requests`` (Unix time). Answers that are refused do not count in the window.
+Speech is a few deterministic bytes per (text, voice, format), not audio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+from aiohttp import web
+
+API_PREFIX = "/api/v1"
+CONTENT_TYPES = {
+    "mp3": "audio/mpeg",
+    "opus": "audio/opus",
+    "aac": "audio/aac",
+    "flac": "audio/flac",
+    "wav": "audio/wav",
+    "pcm": "audio/pcm",
+}
+_MESSAGES = {
+    400: ("INVALID_REQUEST", "Invalid request parameters"),
+    401: ("AUTHENTICATION_FAILED", "Authentication failed"),
+    402: ("INSUFFICIENT_BALANCE", "Insufficient USD or Diem balance to complete request"),
+    422: ("CONTENT_POLICY_VIOLATION", "The request was refused by the content policy."),
+    429: ("RATE_LIMIT_EXCEEDED", "Rate limit exceeded"),
+    500: ("INFERENCE_FAILED", "Inference processing failed"),
+    503: ("MODEL_OFFLINE", "The model is at capacity. Please try again later."),
+}
+
+
+def _catalog() -> dict[str, Any]:
+    """The published catalog from the shared reference folder, else the one the package ships."""
+    shared = os.environ.get("VENICE_SHARED_DIR")
+    root = Path(__file__).resolve().parents[1]
+    for candidate in (
+        Path(shared) / "venice-api" / "catalog.json" if shared else None,
+        root.parent / "shared" / "venice-api" / "catalog.json",
+        root / "venice_nb" / "local" / "data" / "catalog.json",
+    ):
+        if candidate is not None and candidate.is_file():
+            data: dict[str, Any] = json.loads(candidate.read_text("utf-8"))
+            return data
+    raise FileNotFoundError("No catalog.json: set VENICE_SHARED_DIR to the shared folder.")
+
+
+def stub_audio(text: str, voice: str, fmt: str) -> bytes:
+    """The bytes the stub answers for one request (so a test can check a file is whole)."""
+    digest = hashlib.sha256(f"{voice}|{fmt}|{text}".encode()).digest()
+    return b"STUB" + digest * 8
+
+
+class RateLimitedStub:
+    """The speech endpoint on 127.0.0.1 behind a rate limit, counting requests per text."""
+
+    def __init__(
+        self,
+        *,
+        limit: int = 60,
+        window: float = 10.0,
+        kind: Literal["fixed", "sliding"] = "fixed",
+        latency: float = 0.0,
+        api_key: str = "test-key",
+    ) -> None:
+        self.limit = limit
+        self.window = window
+        self.kind = kind
+        self.latency = latency
+        self.api_key = api_key
+        self.attempts: Counter[str] = Counter()
+        """Speech requests received per text (any answer)."""
+        self.served: Counter[str] = Counter()
+        """Speech answered with audio per text."""
+        self.statuses: Counter[int] = Counter()
+        self.faults: dict[str, deque[int]] = {}
+        self.base_url = ""
+        self._catalog = _catalog()
+        self._window_start = 0.0
+        self._window_count = 0
+        self._accepted: deque[float] = deque()
+        self._runner: web.AppRunner | None = None
+        self._changed: asyncio.Condition | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- what tests look at
+
+    @property
+    def rejected_429(self) -> int:
+        return self.statuses[429]
+
+    def fail(self, text: str, *statuses: int) -> None:
+        """Answer the next requests for ``text`` with these statuses, in order."""
+        self.faults.setdefault(text, deque()).extend(statuses)
+
+    async def wait_served(self, count: int) -> None:
+        """Return once ``count`` speech requests in all have been answered with audio."""
+        assert self._changed is not None, "start() first"
+        async with self._changed:
+            await self._changed.wait_for(lambda: sum(self.served.values()) >= count)
+
+    # -- lifecycle
+
+    async def start(self) -> str:
+        """Listen on an ephemeral 127.0.0.1 port; returns the base URL ending in /api/v1."""
+        self._changed = asyncio.Condition()
+        app = web.Application()
+        app.router.add_get(f"{API_PREFIX}/models", self._models)
+        app.router.add_post(f"{API_PREFIX}/audio/speech", self._speech)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self._runner = runner
+        self.base_url = f"http://127.0.0.1:{runner.addresses[0][1]}{API_PREFIX}"
+        return self.base_url
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    async def __aenter__(self) -> RateLimitedStub:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @contextmanager
+    def in_thread(self) -> Iterator[str]:
+        """Serve from a thread of its own (for code under test that blocks the caller's thread)."""
+        loop = asyncio.new_event_loop()
+        base_url = loop.run_until_complete(self.start())
+        thread = threading.Thread(target=loop.run_forever, name="ratelimit-stub", daemon=True)
+        thread.start()
+        try:
+            yield base_url
+        finally:
+            asyncio.run_coroutine_threadsafe(self.close(), loop).result(10)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(10)
+            loop.close()
+
+    # -- the limit
+
+    def _admit(self, now: float) -> tuple[bool, int, float]:
+        """Count one request if the window has room: (admitted, remaining, reset Unix time)."""
+        if self.kind == "sliding":
+            while self._accepted and self._accepted[0] <= now - self.window:
+                self._accepted.popleft()
+            admitted = len(self._accepted) < self.limit
+            if admitted:
+                self._accepted.append(now)
+            reset = self._accepted[0] + self.window if self._accepted else now
+            return admitted, self.limit - len(self._accepted), reset
+        if now >= self._window_start + self.window:
+            self._window_start, self._window_count = now, 0
+        admitted = self._window_count < self.limit
+        if admitted:
+            self._window_count += 1
+        return admitted, self.limit - self._window_count, self._window_start + self.window
+
+    def _headers(self, remaining: int, reset: float) -> dict[str, str]:
+        return {
+            "x-ratelimit-limit-requests": str(self.limit),
+            "x-ratelimit-remaining-requests": str(max(0, remaining)),
+            "x-ratelimit-reset-requests": f"{reset:.3f}",
+        }
+
+    async def _notify(self) -> None:
+        assert self._changed is not None
+        async with self._changed:
+            self._changed.notify_all()
+
+    # -- handlers
+
+    async def _models(self, request: web.Request) -> web.Response:
+        kind = request.query.get("type", "all")
+        data = [m for m in self._catalog["data"] if kind in ("all", m["type"])]
+        return web.json_response({"object": "list", "type": kind, "data": data})
+
+    async def _speech(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        text, voice = str(body.get("input", "")), str(body.get("voice", ""))
+        fmt = str(body.get("response_format") or "mp3")
+        self.attempts[text] += 1
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return self._error(401, {})
+        now = time.time()
+        queued = self.faults.get(text)
+        if queued:
+            status = queued.popleft()
+            if status == 429:
+                return self._error(429, self._headers(0, now + 0.2))
+            return self._error(status, {})
+        admitted, remaining, reset = self._admit(now)
+        headers = self._headers(remaining, reset)
+        if not admitted:
+            return self._error(429, headers)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        self.statuses[200] += 1
+        self.served[text] += 1
+        await self._notify()
+        headers["Content-Type"] = CONTENT_TYPES.get(fmt, "audio/mpeg")
+        return web.Response(body=stub_audio(text, voice, fmt), headers=headers)
+
+    def _error(self, status: int, headers: dict[str, str]) -> web.Response:
+        self.statuses[status] += 1
+        code, message = _MESSAGES.get(status, ("UNKNOWN_ERROR", "Unknown error"))
+        return web.json_response({"error": message, "code": code}, status=status, headers=headers)
