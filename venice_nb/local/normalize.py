@@ -555,6 +555,7 @@ def _german(region: str) -> _Lang:
             (r"Nr\.", "Nummer", "numbered"),
             (r"S\.", "Seite", "numbered"),
             (r"Abb\.", "Abbildung", "numbered"),
+            (r"Tel\.", "Telefon", "inline"),
         ),
         hours=(_Noun("Uhr", "Uhr"), "", ""),
     )
@@ -600,6 +601,8 @@ def _fix_n2w(words: str, base: str, to: str) -> str:
         words = words.replace("unomila", "unmila").replace("centouno", "centuno")
     elif base == "fr":
         words = words.replace("vingtsième", "vingtième").replace("centsième", "centième")
+        if to == "cardinal" and words.endswith("quatre-vingt"):
+            words += "s"  # fr_BE says "quatre-vingt" for 80
     return words
 
 
@@ -686,9 +689,15 @@ def _int_pattern(lang: _Lang) -> str:
     return r"\d{1,3}(?:\.\d{3})+|\d{1,3}(?: \d{3})+|\d+"
 
 
-def _num_pattern(lang: _Lang, name: str) -> str:
-    """One number with named parts ``{name}_i`` (integer) and ``{name}_f`` (fraction)."""
+def _num_pattern(lang: _Lang, name: str, cents: bool = False) -> str:
+    """One number with named parts ``{name}_i`` (integer) and ``{name}_f`` (fraction).
+
+    ``cents``: a point-decimal language also reads "23,50 €" (a comma and two digits before a
+    currency) as a decimal.
+    """
     decimal = r"\." if lang.point_decimal else r"[,.]"
+    if cents and lang.point_decimal:
+        decimal = r"(?:\.|,(?=\d\d(?!\d)))"
     return rf"(?P<{name}_i>{_int_pattern(lang)})(?:{decimal}(?P<{name}_f>\d+))?"
 
 
@@ -1001,8 +1010,21 @@ def _date_rules(lang: _Lang) -> list[_Rule]:
     return rules
 
 
+_TIME_RANGE = re.compile(
+    r"(?<![\w:.])(?P<a>\d{1,2}(?::\d\d)?(?:[ \t]?[AaPp]\.?[ \t]?[Mm]\.?)?)"
+    r"[ \t]?[-–][ \t]?"
+    r"(?=(?P<b>\d{1,2}(?::\d\d)?(?:[ \t]?[AaPp]\.?[ \t]?[Mm]\.?)?)(?![\w:]))"
+)
+
+
 def _time_rules(lang: _Lang) -> list[_Rule]:
-    rules: list[_Rule] = []
+    def time_range(m: re.Match[str]) -> str:
+        clock = re.compile(r".*(?::\d\d|[Mm]\.?)$")
+        if not clock.match(m["b"]):
+            return m[0]
+        return f"{m['a']} {lang.to} "
+
+    rules: list[_Rule] = [_Rule(_TIME_RANGE, _safe(time_range))]
     if lang.base == "en":
         ampm = r"(?:[ \t]?(?P<ap>[AaPp]\.?[ \t]?[Mm]\.?)(?![\w]))"
     else:
@@ -1098,7 +1120,11 @@ def _money_rules(lang: _Lang) -> list[_Rule]:
     prefix = re.compile(
         rf"{_SIGN}(?<![\w])(?P<cur>{symbols}|(?:{codes})[ \t])[ \t]?{num}{scale}{_END}"
     )
-    suffix = re.compile(rf"{_SIGN}{_START}{num}{scale}[ \t]?(?P<cur>{symbols}|(?:{codes})(?![\w]))")
+    suffix = re.compile(
+        rf"{_SIGN}{_START}{_num_pattern(lang, 'n', cents=True)}{scale}"
+        rf"[ \t]?(?P<cur>{symbols}|(?:{codes})(?![\w]))"
+    )
+    cents_only = re.compile(rf"(?<![\w])(?P<cur>{symbols})\.(?=\d)")  # "$.50" is "$0.50"
 
     def say(m: re.Match[str]) -> str:
         code = m["cur"].strip()
@@ -1122,7 +1148,11 @@ def _money_rules(lang: _Lang) -> list[_Rule]:
             parts.append(_counted(str(cents), None, currency.sub, lang))
         return _signed(m, lang, f" {lang.money_and} ".join(parts))
 
-    return [_Rule(prefix, _safe(say)), _Rule(suffix, _safe(say))]
+    return [
+        _Rule(cents_only, lambda m: f"{m['cur']}0."),
+        _Rule(prefix, _safe(say)),
+        _Rule(suffix, _safe(say)),
+    ]
 
 
 def _measure_rules(lang: _Lang) -> list[_Rule]:
@@ -1320,6 +1350,8 @@ def _number_rules(lang: _Lang) -> list[_Rule]:
 
     def cardinal(m: re.Match[str]) -> str:
         whole, frac = _parts(m, "n")
+        if len(m["n_i"]) >= 7 and m["n_i"].isdigit() and not m["n_i"].endswith("000"):
+            return _signed(m, lang, _digits(whole, lang))  # a phone or account number
         words = _number(whole, frac, lang)
         if not frac and lang.base in ("es", "it", "pt", "de"):
             words = _apocope(words, m, lang)
@@ -1379,10 +1411,10 @@ def _rules(base: str, region: str) -> tuple[_Lang, tuple[_Rule, ...]]:
         *_abbreviation_rules(lang),
         *_date_rules(lang),
         *_time_rules(lang),
+        *_range_rules(lang),
         *_money_rules(lang),
         *_measure_rules(lang),
         *_ordinal_rules(lang),
-        *_range_rules(lang),
         *_year_rules(lang),
         *_number_rules(lang),
         *_plus_rules(lang),
