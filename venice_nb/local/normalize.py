@@ -815,6 +815,7 @@ def _abbreviation_rules(lang: _Lang) -> list[_Rule]:
         def replace(m: re.Match[str], words: str = words, kind: str = kind) -> str:
             text, start, end = m.string, m.start(), m.end()
             dotted = m[0].endswith(".")
+            glue = " " if text[end : end + 1].isalnum() else ""  # "No.5", "approx.5"
             if kind == "title":
                 letters = sum(c.isalpha() for c in m[0])
                 if not _next_capitalised(text, end) and not (dotted and letters > 1):
@@ -823,9 +824,9 @@ def _abbreviation_rules(lang: _Lang) -> list[_Rule]:
             if kind == "numbered":
                 if not re.match(r"[ \t]?\d", _after(text, end)):
                     return m[0]
-                return _capitalise_at_start(words, text, start) + ("" if dotted else " ")
+                return _capitalise_at_start(words, text, start) + glue
             out = _capitalise_at_start(words, text, start)
-            return out + (_full_stop_kept(text, end, kind == "final") if dotted else "")
+            return out + (_full_stop_kept(text, end, kind == "final") if dotted else "") + glue
 
         tail = r"(?![\w])" if not pattern.endswith(".") and not pattern.endswith(")") else ""
         rules.append(_Rule(re.compile(rf"(?<![\w.]){pattern}{tail}"), _safe(replace)))
@@ -1017,10 +1018,12 @@ _TIME_RANGE = re.compile(
 )
 
 
+_CLOCK_END = re.compile(r"(?::\d\d|[Mm]\.?)$")
+
+
 def _time_rules(lang: _Lang) -> list[_Rule]:
     def time_range(m: re.Match[str]) -> str:
-        clock = re.compile(r".*(?::\d\d|[Mm]\.?)$")
-        if not clock.match(m["b"]):
+        if not _CLOCK_END.search(m["b"]):  # "9-5pm" and "10:00-11:00", not "9-5"
             return m[0]
         return f"{m['a']} {lang.to} "
 
@@ -1084,7 +1087,7 @@ def _time_rules(lang: _Lang) -> list[_Rule]:
 def _say_time(
     h: int, mi: int, s: int | None, zero_led: bool, lang: _Lang, hours_word: bool = False
 ) -> str:
-    """A clock time: "three thirty", "fifteen hundred", "quince y cuarto"."""
+    """A clock time: "three thirty", "fifteen hundred", "quince y cuarenta", "quinze heures"."""
     seconds = f" {_n2w(s, lang)}" if s else ""
     if lang.base == "en":
         hour = _n2w(h, lang)
