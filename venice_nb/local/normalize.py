@@ -1,11 +1,12 @@
 """Text normalisation before phonemes: digits, symbols and abbreviations rewritten as words.
 
-Why by hand: no maintained multilingual normaliser on PyPI runs offline without heavy parts.
-NVIDIA's ``nemo_text_processing`` (the reference, WFST grammars) needs Pynini/OpenFst and compiles
-its grammars on first use; ``WeTextProcessing``/``wetext`` cover Chinese and English only;
-``kitten-text-processing`` (NeMo's grammar data on the standard library) is a first 0.1.0 release.
-So the rules below are regular expressions written here, and the number words come from
-``num2words`` (a small pure-Python library) in every language handled.
+Why by hand: no well-kept multilingual normaliser on PyPI fits an offline engine that must be
+light. NVIDIA's ``nemo_text_processing`` (WFST grammars, the reference) needs Pynini/OpenFst and
+compiles its grammars on first use; ``wetext`` runs WeTextProcessing's precompiled WFSTs on
+kaldifst (14 languages in 0.2 but no Italian; 0.1 had Chinese, English, Japanese, Korean) and its
+README read "$12.50" as "twelve point five dollars"; ``kitten-text-processing`` (NeMo's grammar
+data on the standard library) is a first 0.1.0 release. So the rules below are regular
+expressions written here, and the number words come from ``num2words`` (small, pure Python).
 
 One pure function, :func:`normalize`, shared by every engine: it never raises, keeps sentence
 punctuation (``. ! ? , ; :``) so sentence splitting and prosody still work, leaves URLs, e-mail
