@@ -38,10 +38,26 @@ ENGLISH = (
     "On March 3rd, the curator gave a talk at 7:30 pm about the bronze statues."
 )
 FOREIGN = {
-    "es": "El viejo pescador caminaba cada mañana hasta el puerto para mirar el cielo.",
-    "fr": "Le vieux pêcheur marchait chaque matin jusqu'au port pour regarder le ciel.",
-    "it": "Il vecchio pescatore camminava ogni mattina fino al porto per guardare il cielo.",
-    "pt": "O velho pescador caminhava todas as manhãs até o porto para olhar o céu.",
+    "es": (
+        "El viejo pescador caminaba cada mañana hasta el puerto para mirar el cielo. "
+        "Los niños del pueblo querían sus historias más que nada en el mundo. "
+        "Los días de tormenta se quedaba en casa y arreglaba sus redes."
+    ),
+    "fr": (
+        "Le vieux pêcheur marchait chaque matin jusqu'au port pour regarder le ciel. "
+        "Les enfants du village aimaient ses histoires plus que tout au monde. "
+        "Les jours de tempête, il restait chez lui et réparait ses filets."
+    ),
+    "it": (
+        "Il vecchio pescatore camminava ogni mattina fino al porto per guardare il cielo. "
+        "I bambini del villaggio amavano le sue storie più di ogni altra cosa. "
+        "Nei giorni di tempesta restava a casa e riparava le reti."
+    ),
+    "pt": (
+        "O velho pescador caminhava todas as manhãs até o porto para olhar o céu. "
+        "As crianças da aldeia adoravam as suas histórias mais do que tudo. "
+        "Nos dias de tempestade ficava em casa e consertava as redes."
+    ),
 }
 CATALOG_LANGUAGE = {"es": "es", "fr": "fr", "it": "it", "pt": "pt-br"}
 

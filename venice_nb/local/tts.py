@@ -24,6 +24,7 @@ import numpy as np
 from .audio import FloatArray, concat, limit, resample, time_stretch
 from .kokoro import SAMPLE_RATE as KOKORO_RATE
 from .kokoro import KokoroEngine
+from .normalize import normalize
 from .voices import VoicePlan
 
 _LOG = logging.getLogger(__name__)
@@ -267,6 +268,11 @@ class SpeechEngine:
         self.piper = piper
         self.espeak = espeak
         self.kokoro = kokoro
+
+    def prepare(self, plan: VoicePlan, text: str) -> str:
+        """``text`` with numbers, money, dates, times and abbreviations spelled out in the
+        plan's language (every engine), before it is split into sentences."""
+        return normalize(text, plan.language)
 
     def render_sentence(
         self, plan: VoicePlan, sentence: str, speed: float, rate: int, *, first: bool

@@ -114,14 +114,19 @@ NATURAL_OPTIONS: dict[Gender, list[Blend]] = {
 
 LANGUAGE_OPTIONS: dict[tuple[str, Gender], list[Blend]] = {
     # The Japanese female packs read French badly (word error rate 0.3-0.8 through Whisper
-    # base); a third of the male pack in the blend brings it to about 0.15 at 185 Hz.
+    # base); a third of the male pack in the blend brings it to 0-0.06 (three sentences) at
+    # about 180 Hz.
     ("fr", "female"): [
         Blend.mix(("jf_gongitsune", 0.65), (MALE_PACK, 0.35)),
         Blend.mix(("jf_nezumi", 0.65), (MALE_PACK, 0.35)),
         Blend.mix(("jf_gongitsune", 0.35), ("jf_nezumi", 0.35), (MALE_PACK, 0.3)),
     ],
-    # jf_alpha slurs Portuguese (0.38); the other packs read it at 0.04.
-    ("pt-br", "female"): [b for b in _female_options() if "jf_alpha" not in b.recipe()],
+    # jf_alpha slurs Portuguese (WER 0.38 on two sentences) and Italian (0.16 on three); the
+    # other packs read them at 0.03-0.05.
+    **{
+        (language, "female"): [b for b in _female_options() if "jf_alpha" not in b.recipe()]
+        for language in ("es", "it", "pt-br")
+    },
 }
 
 
@@ -145,7 +150,7 @@ def plan_for_info(info: VoiceInfo, piper_voice: str) -> VoicePlan:
     variants = _ESPEAK_VARIANTS[info.gender]
     variant = variants[zlib.crc32(key.encode()) % len(variants)]
     pitch = _between(_ESPEAK_PITCH_RANGE, _unit(key, "pitch"))
-    return VoicePlan("espeak", f"{info.language}+{variant}", pitch, tempo)
+    return VoicePlan("espeak", f"{info.language}+{variant}", pitch, tempo, language=info.language)
 
 
 def natural_plan(info: VoiceInfo, slot: int, japanese: bool = True) -> VoicePlan | None:

@@ -60,7 +60,8 @@ async def create_speech(request: web.Request) -> web.StreamResponse:
     rate = output_rate(model_id)
     headers = {LOCAL_VOICE_HEADER: plan.label()}
     content_type = audio.CONTENT_TYPES[fmt]
-    sentences = split_sentences(req.input) or [req.input]
+    text = service.speech.prepare(plan, req.input)
+    sentences = split_sentences(text) or [text]
 
     def render(index: int) -> FloatArray:
         return service.speech.render_sentence(
