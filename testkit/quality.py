@@ -1,6 +1,6 @@
 """Speech quality measures shared by tests and benchmarks: word error rate after normalising
 both sides (numbers, money and times read as words, so "$12.50" and "twelve dollars and fifty
-cents" agree), a WAV wrapper for float samples, and the round trip speak → transcribe."""
+cents" agree) and a WAV wrapper for float samples."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import re
 import wave
 
 import numpy as np
-
 
 _DOTTED_TIME = re.compile(r"\b(\d{1,2})\.(\d{2})(\s*[ap]\.?m\b)", re.IGNORECASE)
 
