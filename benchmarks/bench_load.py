@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,11 @@ from pathlib import Path
 import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from testkit.serving import memory_mb, start_serve, wait_ready  # noqa: E402
+
 TOKEN = "bench-load-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 TIMEOUT_S = 120.0
@@ -49,37 +53,6 @@ class Tally:
     refusals_without_retry_after: int = 0
     failures: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     timeouts: int = 0
-
-
-def rss_mb(pid: int) -> tuple[float, float]:
-    """(VmRSS, VmHWM) of ``pid`` in MB."""
-    values = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, rest = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            values[key] = int(rest.split()[0]) / 1024
-    return values["VmRSS"], values["VmHWM"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def wait_ready(base: str) -> None:
-    deadline = time.monotonic() + 120
-    async with aiohttp.ClientSession() as s:
-        while True:
-            try:
-                async with s.get(f"{base}/models") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("venice-nb serve did not start within 120 s")
-            await asyncio.sleep(0.2)
 
 
 async def request(
@@ -180,7 +153,7 @@ async def run(
             wav = await r.read()
         for kind in ("long_whole", "long_streamed", "transcribe", "short_mp3"):
             await request(s, base, kind, wav)  # warm every path once
-        before, _ = rss_mb(proc.pid)
+        before, _ = memory_mb(proc.pid)
         print(f"venice-nb serve (pid {proc.pid}), {os.cpu_count()} cores, {seconds:g} s per load")
         print(
             "| clients | answered | refused (max s to refuse) | failed / timed out | "
@@ -210,7 +183,7 @@ async def run(
             ok &= tally.timeouts == 0 and failed == 0
             ok &= max_refusal <= 1.0 and tally.refusals_without_retry_after == 0
             ok &= ratio <= 1.3
-    after, peak = rss_mb(proc.pid)
+    after, peak = memory_mb(proc.pid)
     growth = after / before
     ok &= growth <= 1.5
     print(
@@ -231,16 +204,9 @@ def main() -> int:
         "--clients", type=int, nargs="+", default=[8, 16, 32], help="loads to run (8 16 32)"
     )
     args = parser.parse_args()
-    port = free_port()
-    env = {**os.environ, "VENICE_NB_SERVER_TOKEN": TOKEN, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "venice_nb", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc, base = start_serve(VENICE_NB_SERVER_TOKEN=TOKEN)
     try:
-        return asyncio.run(run(proc, f"http://127.0.0.1:{port}/api/v1", args.clients, args.seconds))
+        return asyncio.run(run(proc, base, args.clients, args.seconds))
     finally:
         proc.terminate()
         proc.wait(timeout=30)

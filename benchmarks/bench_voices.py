@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -33,6 +32,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from testkit.quality import wav_bytes, word_error_rate  # noqa: E402
+from testkit.serving import memory_mb, start_serve, wait_ready  # noqa: E402
 from venice_nb.local.audio import ASR_RATE, estimate_f0, resample  # noqa: E402
 from venice_nb.local.voices import NATURAL_OPTIONS  # noqa: E402
 
@@ -60,19 +60,6 @@ FOREIGN_VOICES = (
     "pm_alex",
     "pm_santa",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def import_to_first_audio() -> float:
@@ -124,30 +111,6 @@ async def transcribe(
         return await r.text()
 
 
-def start_server(fast: bool) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "VENICE_NB_FAST": "1" if fast else "0"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "venice_nb", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    return proc, f"http://127.0.0.1:{port}/api/v1"
-
-
-async def wait_ready(s: aiohttp.ClientSession, base: str) -> None:
-    for _ in range(600):
-        try:
-            async with s.get(f"{base}/models") as r:
-                if r.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.2)
-    raise RuntimeError("the server did not start")
-
-
 async def rtf(s: aiohttp.ClientSession, base: str, voice: str) -> float:
     await speak(s, base, "Warm up.", voice)
     start = time.perf_counter()
@@ -179,13 +142,13 @@ async def run(quick: bool) -> int:
         )
     )
 
-    natural, base = start_server(fast=False)
-    fast, fast_base = start_server(fast=True)
+    natural, base = start_serve(VENICE_NB_FAST="0")
+    fast, fast_base = start_serve(VENICE_NB_FAST="1")
     try:
         timeout = aiohttp.ClientTimeout(total=600)
         async with aiohttp.ClientSession(timeout=timeout) as s:
-            await wait_ready(s, base)
-            await wait_ready(s, fast_base)
+            await wait_ready(base)
+            await wait_ready(fast_base)
             kokoro_rtf = await rtf(s, base, "af_sky")
             piper_rtf = await rtf(s, fast_base, "af_sky")
             rows.append(
@@ -206,7 +169,7 @@ async def run(quick: bool) -> int:
                     for v in ("af_sky", "am_adam", "bf_emma", "bm_george")
                 )
             )
-            peak = peak_rss_mb(natural.pid)
+            _, peak = memory_mb(natural.pid)
             rows.append(
                 (
                     "engine peak RSS, four concurrent requests",

@@ -17,7 +17,7 @@ import aiohttp
 import av
 import numpy as np
 
-from testkit.quality import word_error_rate
+from testkit.quality import wav_bytes, word_error_rate
 from venice_nb.local import LocalConfig, LocalServer
 from venice_nb.local.audio import estimate_f0
 
@@ -107,18 +107,6 @@ def rms(samples: np.ndarray) -> float:
     return float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) if samples.size else 0.0
 
 
-def wav_bytes(samples: np.ndarray, rate: int = RATE) -> bytes:
-    import wave
-
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
-    return out.getvalue()
-
-
 @pytest.mark.slow
 async def test_round_trip_speech_to_text_stays_under_ten_percent_wer(server: LocalServer) -> None:
     assert len(PARAGRAPH.split()) == 30
@@ -131,7 +119,7 @@ async def test_round_trip_speech_to_text_stays_under_ten_percent_wer(server: Loc
             assert "piper" in headers["x-venice-nb-local-voice"]
             data = aiohttp.FormData()
             data.add_field(
-                "file", wav_bytes(samples), filename="speech.wav", content_type="audio/wav"
+                "file", wav_bytes(samples, RATE), filename="speech.wav", content_type="audio/wav"
             )
             data.add_field("model", "openai/whisper-large-v3")
             data.add_field("response_format", "text")

@@ -35,9 +35,9 @@ from venice_nb.core.types import CONTENT_TYPES, AudioResponse
 
 from . import runner, settings
 from .api import SpeechOutcome, SpeechRequest, UserError, _format_for, embed_speech, speech_async
-from .display import RichOutput
 from .embed import EmbeddedAudio, have_pyav, reencode_join
 from .progress import ProgressBar
+from .speech import AudioResult
 from .transcript import Segment, Transcript, TranscriptWidget
 
 __all__ = ["Dialogue", "DialogueLine", "dialogue"]
@@ -76,7 +76,7 @@ class _ScriptView(Transcript):
         return out
 
 
-class Dialogue(RichOutput):
+class Dialogue(AudioResult):
     """A spoken script: ``.audio`` (the joined file as an
     :class:`~venice_nb.core.AudioResponse`), ``.lines`` (each with its speaker, voice, start and
     end), ``.script``, ``.save(path)``. Shown as a player with the script beside it; clicking a
@@ -111,21 +111,6 @@ class Dialogue(RichOutput):
         self._view: _ScriptView | None = None
 
     # -- data ---------------------------------------------------------------------------------
-    @property
-    def data(self) -> bytes:
-        """The joined audio bytes."""
-        return self.audio.content
-
-    def __bytes__(self) -> bytes:
-        return self.audio.content
-
-    def __len__(self) -> int:
-        return len(self.audio)
-
-    @property
-    def format(self) -> str | None:
-        return self.audio.format
-
     @property
     def duration(self) -> float | None:
         """Seconds of the joined audio."""

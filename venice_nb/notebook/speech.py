@@ -50,8 +50,38 @@ def _kb(n: int) -> str:
     return f"{n / 1000:.0f} KB" if n < 1_000_000 else f"{n / 1e6:.1f} MB"
 
 
+class AudioResult(RichOutput):
+    """A result backed by the server's audio (``audio``) and its compact copy (``embedded``):
+    bytes, format, length and duration, shared by :class:`Speech` and the dialogue."""
+
+    audio: AudioResponse
+    embedded: EmbeddedAudio | None
+
+    @property
+    def data(self) -> bytes:
+        """The audio bytes as the server sent them (joined, for a dialogue)."""
+        return self.audio.content
+
+    def __bytes__(self) -> bytes:
+        return self.audio.content
+
+    def __len__(self) -> int:
+        return len(self.audio)
+
+    @property
+    def format(self) -> str | None:
+        return self.audio.format
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds of audio."""
+        if self.embedded is not None and self.embedded.duration:
+            return self.embedded.duration
+        return self.audio.duration
+
+
 @dataclass(eq=False)
-class Speech(RichOutput):
+class Speech(AudioResult):
     """Spoken text: ``.audio`` (an :class:`~venice_nb.core.AudioResponse`, the bytes as the
     server sent them), how it was made, and the compact copy embedded in the notebook."""
 
@@ -67,28 +97,6 @@ class Speech(RichOutput):
     note: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     _widget: SpeechPlayer | None = field(default=None, init=False, repr=False)
-
-    @property
-    def data(self) -> bytes:
-        """The audio bytes as the server sent them."""
-        return self.audio.content
-
-    def __bytes__(self) -> bytes:
-        return self.audio.content
-
-    def __len__(self) -> int:
-        return len(self.audio)
-
-    @property
-    def format(self) -> str | None:
-        return self.audio.format
-
-    @property
-    def duration(self) -> float | None:
-        """Seconds of speech."""
-        if self.embedded is not None and self.embedded.duration:
-            return self.embedded.duration
-        return self.audio.duration
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the audio (as the server sent it) to ``path`` atomically; returns the path."""
