@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -138,7 +139,16 @@ class JupyterServer:
         return f"http://127.0.0.1:{self.port}/{path}?token={self.token}"
 
     def kernels(self) -> list[dict[str, Any]]:
-        return list(self.api("GET", "kernels"))
+        """The running kernels. Jupyter Server answers 500 while a kernel is half-started
+        (its ``last_activity`` not set yet): asked again, for up to 30 s."""
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                return list(self.api("GET", "kernels"))
+            except urllib.error.HTTPError as exc:
+                if exc.code != 500 or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.5)
 
     def shut_down_kernels(self) -> None:
         for kernel in self.kernels():

@@ -87,7 +87,11 @@ def _wait_kernel_idle(server: JupyterServer) -> None:
 
 
 def _saved_outputs(path: Path) -> list[dict[str, Any]]:
-    nb = json.loads(path.read_text())
+    """The outputs in the saved file; none while Jupyter is still writing it."""
+    try:
+        nb = json.loads(path.read_text())
+    except ValueError:
+        return []
     return [o for cell in nb["cells"] for o in cell.get("outputs", [])]
 
 

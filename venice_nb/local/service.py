@@ -93,7 +93,8 @@ class LocalService:
         """Load the models now (``venice-nb serve`` does this in the background at start)."""
         if self.voices.natural:
             self.kokoro.load()
-        self.piper.load()
+        else:
+            self.piper.load()
         self.whisper.load()
 
     def close(self) -> None:
