@@ -95,6 +95,28 @@ async def test_admission_lets_a_bounded_number_work_and_wait_and_refuses_the_res
     assert admission.active == 0 and admission.waiting == 0
 
 
+async def test_the_line_is_bounded_by_the_expected_wait_too() -> None:
+    # A fresh Admission assumes a request holds its slot 2 s: with one slot busy, the next
+    # request would wait about 2 s, past a 1 s budget, so it is refused although the line is
+    # empty.
+    admission = Admission(active=1, waiting=10, max_wait_s=1.0)
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        async with admission.slot():
+            await release.wait()
+
+    working = asyncio.create_task(hold())
+    await _until(lambda: admission.active == 1, "one request works")
+    assert admission.expected_wait() > 1.0 and admission.full()
+    with pytest.raises(ApiError) as refused:
+        async with admission.slot():
+            pass
+    assert refused.value.code == "MODEL_OVERLOADED"
+    release.set()
+    await working
+
+
 async def test_a_request_that_leaves_the_line_frees_its_place() -> None:
     admission = Admission(active=1, waiting=1)
     release = asyncio.Event()

@@ -32,14 +32,19 @@ MAX_RETRY_AFTER_S = 60
 class Admission:
     """At most ``active`` requests at engine work, ``waiting`` more in line, the rest refused.
 
+    The line is also bounded in time: a request that would wait longer than ``max_wait_s``
+    (its place in line times the recent hold time, over the slots) is refused at once, so the
+    bound follows the engine's pace (the natural voices hold a slot longer than fast mode's).
+
     Engine work is queued on the thread pool one sentence (or one transcription) at a time per
     request, so the admitted requests share the workers round-robin: a streamed request keeps
     its pace beside whole ones, and a short one is not stuck behind a long one.
     """
 
-    def __init__(self, active: int, waiting: int) -> None:
+    def __init__(self, active: int, waiting: int, max_wait_s: float = 30.0) -> None:
         self.active_limit = max(1, active)
         self.waiting_limit = max(0, waiting)
+        self.max_wait_s = max_wait_s
         self._active = 0
         self._line: deque[asyncio.Future[None]] = deque()
         self._hold_s = 2.0  # moving average of how long a request holds its slot
@@ -55,15 +60,23 @@ class Admission:
         """Requests in line now."""
         return sum(1 for f in self._line if not f.done())
 
+    def expected_wait(self) -> float:
+        """Seconds a request arriving now would wait: the line ahead times the recent hold
+        time, over the slots (0 when a slot is free)."""
+        if self._active < self.active_limit and not self.waiting:
+            return 0.0
+        return self._hold_s * (self.waiting + 1) / self.active_limit
+
     def retry_after(self) -> int:
-        """Seconds until a slot is likely free: the line ahead times the recent hold time."""
-        ahead = self.waiting + 1
-        estimate = self._hold_s * ahead / self.active_limit
+        """Seconds until a slot is likely free."""
+        estimate = self._hold_s * (self.waiting + 1) / self.active_limit
         return max(1, min(MAX_RETRY_AFTER_S, math.ceil(estimate)))
 
     def full(self) -> bool:
         """True when a request arriving now would be refused."""
-        return self._active >= self.active_limit and self.waiting >= self.waiting_limit
+        if self._active < self.active_limit and not self.waiting:
+            return False
+        return self.waiting >= self.waiting_limit or self.expected_wait() > self.max_wait_s
 
     def check(self) -> None:
         """Refuse now (429) if full, before an upload is read only to be refused afterwards."""
@@ -86,7 +99,7 @@ class Admission:
         """Hold one engine slot for the body of the ``async with``; 429 at once when full."""
         if self._active < self.active_limit and not self.waiting:
             self._active += 1
-        elif self.waiting < self.waiting_limit:
+        elif not self.full():
             turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._line.append(turn)
             try:

@@ -105,6 +105,8 @@ class LocalConfig:
     """Requests at engine work at once (default two per worker); they share the workers."""
     max_waiting: int | None = field(default_factory=lambda: _env_int("VENICE_NB_MAX_WAITING"))
     """Requests waiting for a slot (default four per worker); more are refused at once (429)."""
+    max_wait_s: float = 30.0
+    """Longest expected wait in line; a request that would wait longer is refused at once."""
     header_timeout: float = 60.0
     """Seconds a connection may take to send a request's headers (or stay idle) before it is
     closed, as nginx's ``client_header_timeout``."""

@@ -64,6 +64,7 @@ class LocalService:
         self.admission = Admission(
             active=config.max_active or 2 * workers,
             waiting=config.max_waiting if config.max_waiting is not None else 4 * workers,
+            max_wait_s=config.max_wait_s,
         )
 
     @property
