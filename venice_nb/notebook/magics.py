@@ -1,4 +1,5 @@
-"""IPython magics: ``%%venice_speak``, ``%venice_transcribe``, ``%venice_voices``, ``%venice_cache``.
+"""IPython magics: ``%%venice_speak``, ``%venice_transcribe``, ``%venice_record``, ``%venice_voices``,
+``%venice_cache``.
 
 ``%load_ext venice_nb`` registers them. Defaults are traitlets on :class:`VeniceMagics`
 (``%config VeniceMagics.voice = "af_sky"``). A mistake by the user (an empty cell, an unknown
@@ -303,6 +304,43 @@ class VeniceMagics(Magics, Settings):
         return None
 
     @magic_arguments()
+    @argument("--seconds", "-s", type=float, help="stop by itself after N seconds")
+    @argument(
+        "--transcribe",
+        "-t",
+        action="store_true",
+        help="transcribe as soon as recording stops and show the transcript view",
+    )
+    @argument("--model", "-m", help="ASR model for --transcribe (default: VeniceMagics.transcribe_model)")
+    @argument("--language", "-l", help="ISO 639-1 language code for --transcribe, e.g. en")
+    @argument("--var", help="keep the result (a Recording) in this variable")
+    @line_magic
+    @_user_errors
+    def venice_record(self, line: str) -> None:
+        """Record from the microphone: a recorder (record / stop, elapsed time, a level meter)
+        whose recording then plays in the output and is kept in --var.
+
+        For example:
+
+            %venice_record --seconds 10 --transcribe --var rec
+            %venice_transcribe rec
+
+        The Recording works wherever a speech result does: rec.save("take.webm"),
+        rec.transcribe(), %venice_transcribe rec. Needs JupyterLab, Notebook 7 or Voila
+        (the browser asks for the microphone; the page must be https:// or localhost).
+        """
+        args = parse_argstring(self.venice_record, line)
+        from .recorder import record
+
+        record(
+            seconds=args.seconds,
+            transcribe=args.transcribe,
+            model=args.model,
+            language=args.language,
+            var=args.var,
+        )
+
+    @magic_arguments()
     @argument("--model", "-m", help="only this TTS model's voices")
     @argument("--gender", "-g", choices=["female", "male", "unknown"], help="only this gender")
     @argument("--region", "-r", help="Kokoro region code, e.g. a (American English), b, j, z")
@@ -343,7 +381,13 @@ class VeniceMagics(Magics, Settings):
 
 
 _MAGIC_NAMES = {
-    "line": ("venice_speak", "venice_transcribe", "venice_voices", "venice_cache"),
+    "line": (
+        "venice_speak",
+        "venice_transcribe",
+        "venice_record",
+        "venice_voices",
+        "venice_cache",
+    ),
     "cell": ("venice_speak",),
 }
 
