@@ -4,8 +4,8 @@
 // with their count; Python answers "saved" or "failed". Failures the browser sees (denied,
 // no microphone, not a secure page) go to Python as "error" with a reason, and show here as one
 // line. A kernel restart closes the widget's comm: a recording in progress is then stopped and
-// the view says nothing was saved. The root's data-state (idle, recording, saving, saved, error)
-// and data-level let tests follow it.
+// the view says nothing was saved. The root's data-state (idle, recording, saving, saved, error),
+// data-level and data-peak (loudest level so far) let tests follow it.
 //
 // With `static: true` (venice_nb's renderer, kernel gone) it only says to run the cell.
 
@@ -133,6 +133,7 @@ function render({ model, el }) {
       for (const v of data) peak = Math.max(peak, Math.abs(v));
       bar.style.width = `${Math.min(100, Math.round(peak * 140))}%`;
       root.dataset.level = peak.toFixed(3);
+      root.dataset.peak = Math.max(Number(root.dataset.peak || 0), peak).toFixed(3);
       frame = requestAnimationFrame(tick);
     };
     tick();
