@@ -81,6 +81,7 @@ const VIEWS = {
         badges: payload.badges || [],
         note: payload.note || "",
         autoplay: Boolean(payload.autoplay && fresh),
+        live: payload.live || "",
       },
     };
   },

@@ -158,6 +158,11 @@ class VeniceMagics(Magics, Settings):
     @argument("--autoplay", action="store_true", help="start playing as soon as it is shown")
     @argument("--no-cache", action="store_true", help="ask the server even if cached")
     @argument(
+        "--no-stream",
+        action="store_true",
+        help="wait for the whole audio instead of hearing it as it is made",
+    )
+    @argument(
         "--cast",
         help='speak a "Name: text" script in several voices: "Ana=af_heart,Ben=tts-xai-v1:ara" '
         "(NAME=VOICE, or NAME=MODEL:VOICE for another model), or a variable holding a dict",
@@ -188,6 +193,9 @@ class VeniceMagics(Magics, Settings):
             Ben: Not yet. Tell me!
 
         {name} inserts a variable from the notebook ({{ and }} are literal braces).
+        On a streaming model (the offline engine's voices, tts-kokoro, tts-xai-v1) in JupyterLab,
+        Notebook 7 or Voila the first sentence plays while the rest is synthesised; then the
+        output becomes the compact player (--no-stream waits for the whole audio).
         Text over 4096 characters is spoken in parts with a progress bar. With --cast each
         "Name: text" line is spoken in its speaker's voice and the lines are joined into one
         file, shown with the script: click a name or a line to hear it. Repeated speech comes
@@ -225,6 +233,7 @@ class VeniceMagics(Magics, Settings):
             out=args.out,
             autoplay=True if args.autoplay else None,
             cache=False if args.no_cache else None,
+            stream=not args.no_stream,
         )
         self._store(args.var, speech)
         return speech
