@@ -193,7 +193,9 @@ def test_denied_microphone_and_silence_store_nothing(shell: InteractiveShell) ->
     assert "silent" in view.shown()["text/plain"]
 
 
-def test_python_record_returns_the_recorder_shown_once(shell: InteractiveShell, spoken: bytes) -> None:
+def test_python_record_returns_the_recorder_shown_once(
+    shell: InteractiveShell, spoken: bytes
+) -> None:
     with capture_output() as out:
         result = shell.run_cell("import venice_nb\nvenice_nb.record(seconds=3)")
     assert len(out.outputs) == 1  # the recorder, not also its repr

@@ -9,8 +9,15 @@
 // data-scheduled (chunks), data-first-audible (performance.now() of the first audible sample)
 // and data-state (waiting, playing, paused, ended) for tests and benchmarks.
 
-const LEAD = 0.03; // seconds between scheduling and the first sample
+const LEAD = 0.01; // seconds between scheduling and the first sample
 const registry = (globalThis.__vnbLive = globalThis.__vnbLive || new Map());
+// What happened when (performance.now()), for tests and benchmarks: {id, event, t}, where event
+// is "chunk", "first-audible" (when the first sample reaches the speakers), "end" or "release".
+const events = (globalThis.__vnbLiveEvents = globalThis.__vnbLiveEvents || []);
+function log(id, event, t = performance.now()) {
+  events.push({ id, event, t });
+  if (events.length > 10000) events.shift();
+}
 
 class LiveStream {
   constructor(id, rate) {
@@ -55,6 +62,7 @@ class LiveStream {
     this.chunks.push(floats);
     this.total += floats.length;
     this.received += 1;
+    log(this.id, "chunk");
     if (this.playing) this.schedule();
     else if (!this.userPaused && this.scheduled === 0) this.play(this.pausedAt);
     this.notify();
@@ -98,6 +106,7 @@ class LiveStream {
     if (this.firstAudible === null) {
       const latency = (ctx.outputLatency || 0) + (ctx.baseLatency || 0);
       this.firstAudible = performance.now() + (at - ctx.currentTime + latency) * 1000;
+      log(this.id, "first-audible", this.firstAudible);
     }
     this.scheduledUntil = this.total;
     this.scheduled += 1;
@@ -157,6 +166,7 @@ class LiveStream {
     if (this.ctx) this.ctx.close().catch(() => {});
     this.ctx = null;
     registry.delete(this.id);
+    log(this.id, "release");
     this.notify();
     return state;
   }
@@ -180,11 +190,17 @@ function streamOf(model) {
 
 function initialize({ model }) {
   const stream = streamOf(model);
+  try {
+    stream.context(); // started now, not when the first chunk arrives
+  } catch (e) {
+    /* no WebAudio: the durable player follows */
+  }
   const onMessage = (msg, buffers) => {
     if (!msg || typeof msg !== "object") return;
     if (msg.type === "pcm" && buffers && buffers.length) stream.add(buffers[0]);
     else if (msg.type === "end") {
       stream.ended = true;
+      log(stream.id, "end");
       stream.notify();
     } else if (msg.type === "abort") {
       stream.release();

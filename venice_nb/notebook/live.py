@@ -40,6 +40,8 @@ _HERE = Path(__file__).resolve().parent
 STREAMING_MODELS = frozenset({"tts-kokoro", "tts-xai-v1"})
 """Models whose streamed answers arrive progressively (the offline engine's voices are served as
 these); the cloud buffers the others, so streaming them would gain nothing."""
+FORWARD_SECONDS = 0.02
+"""How often the waiting cell forwards the chunks that have arrived."""
 
 
 class LivePlayer(anywidget.AnyWidget):
@@ -182,7 +184,9 @@ def speak_live(request: SpeechRequest) -> tuple[AudioResponse, LivePlayer, str, 
     conf = settings.current()
     rate = pcm_rate(request.model)
     stream_id = uuid.uuid4().hex
-    widget = LivePlayer(stream_id=stream_id, rate=rate, summary=f"{request.model} / {request.voice}")
+    widget = LivePlayer(
+        stream_id=stream_id, rate=rate, summary=f"{request.model} / {request.voice}"
+    )
     display_id = uuid.uuid4().hex
     bundle = {"text/plain": f"<speaking live: {request.model} / {request.voice}>"}
     bundle.update(widget_bundle(widget))
@@ -191,7 +195,11 @@ def speak_live(request: SpeechRequest) -> tuple[AudioResponse, LivePlayer, str, 
     forwarder = _Forwarder(widget, timing)
     concurrency = max(1, conf.long_text_concurrency)
     try:
-        pcm = runner.run(_stream_pcm(request, forwarder.put, concurrency), poll=forwarder.drain)
+        pcm = runner.run(
+            _stream_pcm(request, forwarder.put, concurrency),
+            poll=forwarder.drain,
+            interval=FORWARD_SECONDS,
+        )
     except BaseException:
         widget.send({"type": "abort"})
         raise
@@ -217,4 +225,3 @@ def finish_live(speech: LiveSpeech, display_id: str) -> None:
 
     update_display(speech._repr_mimebundle_(), raw=True, display_id=display_id)
     speech.shown_in = _execution_count()
-

@@ -320,7 +320,9 @@ class VeniceMagics(Magics, Settings):
         action="store_true",
         help="transcribe as soon as recording stops and show the transcript view",
     )
-    @argument("--model", "-m", help="ASR model for --transcribe (default: VeniceMagics.transcribe_model)")
+    @argument(
+        "--model", "-m", help="ASR model for --transcribe (default: VeniceMagics.transcribe_model)"
+    )
     @argument("--language", "-l", help="ISO 639-1 language code for --transcribe, e.g. en")
     @argument("--var", help="keep the result (a Recording) in this variable")
     @line_magic

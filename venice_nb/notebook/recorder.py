@@ -108,9 +108,7 @@ def inspect_recording(data: bytes, mime: str = "") -> RecordingInfo:
     try:
         samples, rate = _decode_s16(data, fmt, None, None)
     except ValueError as exc:
-        raise RecordingError(
-            f"The recording could not be decoded ({exc}); record again."
-        ) from None
+        raise RecordingError(f"The recording could not be decoded ({exc}); record again.") from None
     values = array.array("h")
     values.frombytes(samples[: len(samples) // 2 * 2])
     duration = len(values) / rate if rate else 0.0
@@ -487,4 +485,3 @@ def _user_ns() -> dict[str, Any] | None:
 
     shell = get_ipython()
     return None if shell is None else shell.user_ns
-
