@@ -84,3 +84,23 @@ def test_without_a_live_frontend_or_a_streaming_model_it_speaks_as_before(
     speech, shown = speak(shell, line)
     assert type(speech) is Speech
     assert all(WIDGET_MIME not in d for d in shown)
+
+
+def test_a_notebook_run_by_nbclient_speaks_as_before(tmp_path: Path) -> None:
+    """nbconvert / papermill run cells with no frontend watching: the output is today's
+    execute_result speech player, with no live widget."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("%load_ext venice_nb"),
+        nbformat.v4.new_code_cell(f"%%venice_speak\n{TEXT}"),
+    ]
+    with pytest.MonkeyPatch.context() as m:
+        m.setenv("VENICE_NB_CACHE_DIR", str(tmp_path / "cache"))
+        root = str(Path(__file__).resolve().parents[1])
+        m.setenv("PYTHONPATH", root)
+        nbclient.NotebookClient(nb, kernel_name="python3", timeout=300).execute()
+    outputs = nb.cells[1].outputs
+    assert [o.output_type for o in outputs] == ["execute_result"]
+    assert VNB_MIME in outputs[0].data and WIDGET_MIME not in outputs[0].data

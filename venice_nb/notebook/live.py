@@ -7,7 +7,8 @@ message; ``live.js`` schedules it with WebAudio at once, so the first sentence p
 rest is synthesised, and pausing and seeking work over what has arrived. When synthesis ends the
 output is replaced (display handle) by the durable compact player of the whole audio, which takes
 over playback where the live player was. Without a live frontend (``widgets="never"``, a plain
-script), without PyAV, or for a model that does not stream, :mod:`.api` speaks as before.
+script, nbconvert, Voila), without PyAV, or for a model that does not stream, :mod:`.api` speaks
+as before.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from venice_nb.core.audioinfo import pcm_rate
 from venice_nb.core.types import CONTENT_TYPES, AudioResponse
 
 from . import runner, settings
-from .display import widget_bundle, widgets_enabled
+from .display import live_frontend, widget_bundle, widgets_enabled
 from .embed import _encode_s16, have_pyav
 from .speech import Speech
 
@@ -57,10 +58,12 @@ class LivePlayer(anywidget.AnyWidget):
 
 
 def live_possible(request: SpeechRequest) -> bool:
-    """Whether ``request`` can be heard as it is made: a live frontend, a streaming model, and
-    PyAV to encode the whole audio in the requested format at the end."""
+    """Whether ``request`` can be heard as it is made: a streaming model, a live frontend (not
+    nbconvert or Voila's executor, which show outputs only once the cell ends), and PyAV to
+    encode the whole audio in the requested format at the end."""
     return (
         request.model in STREAMING_MODELS
+        and live_frontend()
         and widgets_enabled()
         and have_pyav()
         and (request.format or "mp3") in CONTENT_TYPES
