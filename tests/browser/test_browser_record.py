@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from conftest import CHROMIUM, CHROMIUM_ARGS
-from jupyter_env import LABEXTENSION, JupyterServer
+from jupyter_env import LABEXTENSION, JupyterServer, voila_server
 from test_browser_jupyter import MIME, _menu, _saved_outputs, _wait_kernel_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.local, pytest.mark.slow]
@@ -191,3 +191,44 @@ def test_denied_microphone_says_so_in_one_line(jupyter: JupyterServer, frontend:
         finally:
             context.close()
             jupyter.shut_down_kernels()
+
+
+def test_record_in_voila_shows_the_transcript_under_the_recorder(
+    offline_env: Path, speech_wav: tuple[Path, float], tmp_path: Path
+) -> None:
+    """Voila runs the notebook itself and does not apply display updates to a page already
+    shown: the result appears in the Output under the recorder."""
+    pytest.importorskip("voila")
+    nbformat = pytest.importorskip("nbformat")
+    from testkit.quality import word_error_rate
+
+    wav, seconds = speech_wav
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("%load_ext venice_nb"),
+        nbformat.v4.new_code_cell(f"%venice_record --seconds {seconds + 1.5:.1f} --transcribe"),
+    ]
+    path = tmp_path / "record.ipynb"
+    nbformat.write(nb, path)
+    flags = [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={wav}%noloop",
+    ]
+    with voila_server(path, tmp_path) as url:
+        for browser in _launch(flags):
+            page = browser.new_page()
+            try:
+                page.goto(url, wait_until="domcontentloaded", timeout=120_000)
+                recorder = ".vnb-live .vnb-recorder"
+                page.wait_for_selector(f"{recorder}[data-state='idle']", timeout=LONG_WAIT)
+                page.locator(f"{recorder} .vnb-rec-record").click()
+                words = ".vnb-transcript[data-wired='1'] .vnb-word"
+                page.wait_for_selector(words, timeout=LONG_WAIT)
+                heard = " ".join(page.locator(words).all_inner_texts())
+                print(f"voila: WER {word_error_rate(SPOKEN, heard):.3f}: {heard!r}")
+                assert word_error_rate(SPOKEN, heard) <= 0.15, heard
+            except Exception:
+                page.screenshot(path=str(tmp_path / "voila-record.png"), full_page=True)
+                print((tmp_path / "voila.log").read_text()[-3000:])
+                raise
