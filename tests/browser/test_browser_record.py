@@ -83,10 +83,11 @@ def _notebook(server: JupyterServer, name: str, cells: list[str]) -> Path:
 
 
 def _open_and_run_all(page: Any, server: JupyterServer, frontend: str, name: str) -> None:
-    page.goto(server.url(frontend, name), wait_until="domcontentloaded", timeout=120_000)
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+    url = server.url(frontend, name) + ("&reset" if frontend == "lab" else "")  # no old tabs
+    page.goto(url, wait_until="domcontentloaded", timeout=120_000)
+    page.wait_for_selector(".jp-Notebook .jp-Cell:visible", timeout=120_000)
     _wait_kernel_idle(server)
-    page.locator(".jp-Notebook .jp-Cell").first.click()
+    page.locator(".jp-Notebook .jp-Cell:visible").first.click()
     _menu(page, "Run", "Run All Cells")
 
 
@@ -139,11 +140,11 @@ def test_record_from_the_microphone_into_a_transcript(
                 timeout=60_000,
             )
             # The variable holds the Recording: run the last cell again.
-            last = page.locator(".jp-Notebook .jp-Cell").nth(2)
+            last = page.locator(".jp-Notebook .jp-Cell:visible").nth(2)
             last.click()
             page.keyboard.press("Shift+Enter")
             page.wait_for_selector("text=/Recording \\d+\\.\\d/", timeout=60_000)
-            text = page.locator(".jp-Notebook .jp-Cell").nth(2).inner_text()
+            text = last.inner_text()
             duration = float(re.search(r"Recording (\d+\.\d)", text).group(1))
             assert abs(duration - limit) < 1.0, (duration, limit)
 
@@ -180,7 +181,8 @@ def test_denied_microphone_says_so_in_one_line(jupyter: JupyterServer, frontend:
             page.wait_for_selector(
                 ".jp-OutputArea-output:has-text('Microphone access was denied')", timeout=60_000
             )
-            outputs = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-OutputArea-output")
+            cell = page.locator(".jp-Notebook .jp-Cell:visible").nth(1)
+            outputs = cell.locator(".jp-OutputArea-output")
             texts = [t.strip() for t in outputs.all_inner_texts() if t.strip()]
             assert len(texts) == 1 and texts[0].count("\n") == 0, texts
             assert "allow the microphone" in texts[0]
@@ -192,6 +194,38 @@ def test_denied_microphone_says_so_in_one_line(jupyter: JupyterServer, frontend:
             context.close()
             jupyter.shut_down_kernels()
 
+
+def test_kernel_restart_mid_recording_says_nothing_was_saved(
+    jupyter: JupyterServer, speech_wav: tuple[Path, float]
+) -> None:
+    wav, _ = speech_wav
+    name = "restart-lab.ipynb"
+    _notebook(jupyter, name, ["%load_ext venice_nb", "%venice_record --var rec"])
+    flags = [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={wav}",
+    ]
+    for browser in _launch(flags):
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        page = context.new_page()
+        try:
+            _open_and_run_all(page, jupyter, "lab", name)
+            page.wait_for_selector(f"{RECORDER}[data-state='idle']", timeout=LONG_WAIT)
+            page.locator(f"{RECORDER} .vnb-rec-record").click()
+            page.wait_for_selector(f"{RECORDER}[data-state='recording']", timeout=60_000)
+            (kernel,) = jupyter.kernels()
+            jupyter.api("POST", f"kernels/{kernel['id']}/restart")
+            page.wait_for_selector(
+                f"{RECORDER}[data-state='error']:has-text('kernel restarted')", timeout=60_000
+            )
+            assert page.locator(f"{RECORDER} .vnb-rec-stop").is_disabled()
+        except Exception:
+            page.screenshot(path=str(jupyter.base / "restart-lab.png"), full_page=True)
+            raise
+        finally:
+            context.close()
+            jupyter.shut_down_kernels()
 
 def test_record_in_voila_shows_the_transcript_under_the_recorder(
     offline_env: Path, speech_wav: tuple[Path, float], tmp_path: Path

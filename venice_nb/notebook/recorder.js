@@ -3,8 +3,9 @@
 // in Chromium) and sends the bytes to Python as numbered custom messages ("chunk"), then "stop"
 // with their count; Python answers "saved" or "failed". Failures the browser sees (denied,
 // no microphone, not a secure page) go to Python as "error" with a reason, and show here as one
-// line. A kernel restart closes the widget's comm: a recording in progress is then stopped and
-// the view says nothing was saved. The root's data-state (idle, recording, saving, saved, error),
+// line. A kernel restart closes the widget's comm (or, restarted from elsewhere, Python stops
+// acknowledging chunks): a recording in progress is then stopped and the view says nothing was
+// saved. The root's data-state (idle, recording, saving, saved, error),
 // data-level and data-peak (loudest level so far) let tests follow it.
 //
 // With `static: true` (venice_nb's renderer, kernel gone) it only says to run the cell.
@@ -12,6 +13,9 @@
 const MIME_TYPES = ["audio/webm;codecs=opus", "audio/ogg;codecs=opus", "audio/webm", "audio/mp4"];
 const TIMESLICE_MS = 250;
 const SAVE_TIMEOUT_MS = 30000;
+// Python acknowledges every chunk; none for this long while recording means the kernel is gone
+// (restarted from elsewhere, where no comm-close reaches this page).
+const ACK_TIMEOUT_MS = 5000;
 const LOST =
   "The kernel restarted or stopped during the recording: nothing was saved; run the cell again.";
 const MESSAGES = {
@@ -98,6 +102,7 @@ function render({ model, el }) {
   let url = null;
   let lost = false;
   let saveTimer = 0;
+  let lastAck = 0;
 
   function send(content, buffers) {
     try {
@@ -196,12 +201,14 @@ function render({ model, el }) {
       /* the meter is a nicety: recording goes on without it */
     }
     started = performance.now();
+    lastAck = started;
     recorder.start(TIMESLICE_MS);
     setState("recording", limit ? `Recording… (stops after ${limit} s)` : "Recording…");
     timer = setInterval(() => {
       const elapsed = (performance.now() - started) / 1000;
       time.textContent = clock(elapsed);
-      if (limit && elapsed >= limit) stop();
+      if (performance.now() - lastAck > ACK_TIMEOUT_MS) onLost();
+      else if (limit && elapsed >= limit) stop();
     }, 100);
   }
 
@@ -221,7 +228,9 @@ function render({ model, el }) {
 
   function onMessage(msg) {
     if (!msg || typeof msg !== "object") return;
-    if (msg.type === "saved") {
+    if (msg.type === "ack") {
+      lastAck = performance.now();
+    } else if (msg.type === "saved") {
       clearTimeout(saveTimer);
       setState("saved", model.get("transcribe") ? `Saved: ${msg.summary}. Transcribing…` : `Saved: ${msg.summary}.`);
     } else if (msg.type === "transcribed") {

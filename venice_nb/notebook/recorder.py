@@ -355,9 +355,13 @@ class Recorder:
                 self._assembly = Assembly()
                 self.recording, self.transcript, self.error = None, None, None
                 self._widget.state = "recording"
+                self._widget.send({"type": "ack", "seq": -1})
             elif kind == "chunk":
+                seq = int(content.get("seq", -1))
                 if buffers:
-                    self._assembly.add(int(content.get("seq", -1)), bytes(buffers[0]))
+                    self._assembly.add(seq, bytes(buffers[0]))
+                # The view hears from its kernel while it records: silence means it is gone.
+                self._widget.send({"type": "ack", "seq": seq})
             elif kind == "stop":
                 data = self._assembly.finish(int(content.get("chunks", 0)))
                 seconds = content.get("seconds")
