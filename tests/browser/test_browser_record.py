@@ -227,6 +227,7 @@ def test_kernel_restart_mid_recording_says_nothing_was_saved(
             context.close()
             jupyter.shut_down_kernels()
 
+
 def test_record_in_voila_shows_the_transcript_under_the_recorder(
     offline_env: Path, speech_wav: tuple[Path, float], tmp_path: Path
 ) -> None:
