@@ -112,18 +112,14 @@ def _execution_count() -> int | None:
 class _Forwarder:
     """Chunks from the background loop to the widget, sent from the kernel's thread."""
 
-    def __init__(self, widget: LivePlayer, timing: LiveTiming) -> None:
+    def __init__(
+        self, widget: LivePlayer, timing: LiveTiming, chunks: queue.SimpleQueue[bytes]
+    ) -> None:
         self.widget = widget
         self.timing = timing
-        self.queue: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        self.queue = chunks
         self._carry = b""
         self._seq = 0
-
-    def put(self, chunk: bytes) -> None:
-        """Called on the background loop for every chunk received."""
-        if self.timing.first_byte is None:
-            self.timing.first_byte = time.monotonic()
-        self.queue.put(chunk)
 
     def drain(self) -> None:
         """Send what has arrived (whole samples only); called every 50 ms by the waiting cell."""
@@ -186,6 +182,17 @@ def speak_live(request: SpeechRequest) -> tuple[AudioResponse, LivePlayer, str, 
 
     conf = settings.current()
     rate = pcm_rate(request.model)
+    timing = LiveTiming(started=time.monotonic())
+    chunks: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+
+    def put(chunk: bytes) -> None:
+        if timing.first_byte is None:
+            timing.first_byte = time.monotonic()
+        chunks.put(chunk)
+
+    # The request goes first; the widget is made and shown while the server synthesises.
+    concurrency = max(1, conf.long_text_concurrency)
+    future = runner.submit(_stream_pcm(request, put, concurrency))
     stream_id = uuid.uuid4().hex
     widget = LivePlayer(
         stream_id=stream_id, rate=rate, summary=f"{request.model} / {request.voice}"
@@ -194,15 +201,9 @@ def speak_live(request: SpeechRequest) -> tuple[AudioResponse, LivePlayer, str, 
     bundle = {"text/plain": f"<speaking live: {request.model} / {request.voice}>"}
     bundle.update(widget_bundle(widget))
     display(bundle, raw=True, display_id=display_id)
-    timing = LiveTiming(started=time.monotonic())
-    forwarder = _Forwarder(widget, timing)
-    concurrency = max(1, conf.long_text_concurrency)
+    forwarder = _Forwarder(widget, timing, chunks)
     try:
-        pcm = runner.run(
-            _stream_pcm(request, forwarder.put, concurrency),
-            poll=forwarder.drain,
-            interval=FORWARD_SECONDS,
-        )
+        pcm = runner.get_runner().wait(future, poll=forwarder.drain, interval=FORWARD_SECONDS)
     except BaseException:
         widget.send({"type": "abort"})
         raise
