@@ -19,6 +19,7 @@ __all__ = [
     "dialogue",
     "load_ipython_extension",
     "play",
+    "record",
     "speak",
     "speak_many",
     "transcribe",
@@ -51,6 +52,14 @@ def play(source: Any, **kwargs: Any) -> Any:
     from .notebook.api import play as _play
 
     return _play(source, **kwargs)
+
+
+def record(seconds: float | None = None, transcribe: bool = False, **kwargs: Any) -> Any:
+    """Record from the microphone in the cell's output; returns the recorder, whose
+    ``.recording`` (and ``.transcript``) arrive when recording stops (see venice_nb.notebook.recorder)."""
+    from .notebook.recorder import record as _record
+
+    return _record(seconds, transcribe, **kwargs)
 
 
 def dialogue(lines: Any, **kwargs: Any) -> Any:

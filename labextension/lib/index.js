@@ -8,7 +8,7 @@
 // The audio is stored once per output: the payload names the `text/html` entry whose
 // `<audio src="data:...">` carries it, so the notebook does not hold it twice.
 //
-// Controls (voice explorer, voice picker) also carry a widget view. In a trusted notebook whose
+// Controls (voice explorer, voice picker, microphone recorder) also carry a widget view. In a trusted notebook whose
 // kernel still has the widget, that live view replaces the static one as soon as it renders;
 // otherwise (kernel gone, restarted, untrusted) the static view stays: never "model not found".
 // This needs the rendermime where ipywidgets registers its renderer: each notebook panel's own in
@@ -21,9 +21,11 @@ import { Panel, Widget } from "@lumino/widgets";
 import player from "../../venice_nb/notebook/player.js";
 import transcript from "../../venice_nb/notebook/transcript.js";
 import explorer from "../../venice_nb/notebook/voice_explorer.js";
+import recorder from "../../venice_nb/notebook/recorder.js";
 import "../../venice_nb/notebook/player.css";
 import "../../venice_nb/notebook/transcript.css";
 import "../../venice_nb/notebook/voice_explorer.css";
+import "../../venice_nb/notebook/recorder.css";
 import "../style/index.css";
 
 export const MIME_TYPE = "application/vnd.venice-nb.v1+json";
@@ -33,6 +35,8 @@ const RANK = -20;
 // Autoplay only right after the cell ran, never when a saved notebook is reopened.
 const AUTOPLAY_WINDOW_MS = 60000;
 const DATA_URI = /src="data:(audio\/[a-z0-9.+-]+);base64,([A-Za-z0-9+/=]+)"/;
+// Controls that carry a live widget view beside their static one.
+const LIVE_KINDS = new Set(["voices", "recorder"]);
 const NO_AUDIO = { bytes: new DataView(new ArrayBuffer(0)), mime: "audio/mpeg" };
 
 /** The audio bytes of a payload: the data URI in the output entry it names (text/html). */
@@ -77,6 +81,7 @@ const VIEWS = {
         badges: payload.badges || [],
         note: payload.note || "",
         autoplay: Boolean(payload.autoplay && fresh),
+        live: payload.live || "",
       },
     };
   },
@@ -92,6 +97,17 @@ const VIEWS = {
         summary: payload.summary || "",
         badges: payload.badges || [],
         autoplay: Boolean(payload.autoplay && fresh),
+      },
+    };
+  },
+  recorder(payload) {
+    return {
+      module: recorder,
+      traits: {
+        seconds: payload.seconds ?? null,
+        transcribe: Boolean(payload.transcribe),
+        status: payload.status || "Run the cell to record.",
+        static: true,
       },
     };
   },
@@ -147,7 +163,7 @@ class VeniceRenderer extends Panel {
       }
     };
     this._cleanup = module.render({ model: staticModel(traits, status), el: host.node }) || null;
-    if (payload.kind === "voices") this._tryLive(model, host);
+    if (LIVE_KINDS.has(payload.kind)) this._tryLive(model, host);
   }
 
   _tryLive(model, host) {

@@ -83,6 +83,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FileServer]:
         "player.css",
         "voice_explorer.js",
         "voice_explorer.css",
+        "live.js",
     ):
         shutil.copy(WIDGETS / name, root / name)
     for name in ("fake_model.js", "harness.html"):

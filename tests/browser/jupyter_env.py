@@ -9,6 +9,7 @@ the command line (it would show in the process list). One server serves both fro
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -19,6 +20,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -155,3 +157,50 @@ class JupyterServer:
             self.api("DELETE", f"kernels/{kernel['id']}")
         for session in self.api("GET", "sessions"):
             self.api("DELETE", f"sessions/{session['id']}")
+
+
+@contextlib.contextmanager
+def voila_server(notebook: Path, workdir: Path) -> Iterator[str]:
+    """Voila serving ``notebook`` on 127.0.0.1, with venice_nb's extension installed as the wheel
+    installs it; yields the page's URL."""
+    data = workdir / "jupyter-data"
+    install_labextension(data)
+    env = {**os.environ, "JUPYTER_DATA_DIR": str(data)}
+    port = _free_port()
+    log = (workdir / "voila.log").open("w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "voila",
+            str(notebook),
+            "--no-browser",
+            f"--port={port}",
+            "--Voila.ip=127.0.0.1",
+            "--VoilaConfiguration.file_allowlist=[]",
+        ],
+        cwd=workdir,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"Voila did not start: {(workdir / 'voila.log').read_text()[-2000:]}"
+                    ) from None
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

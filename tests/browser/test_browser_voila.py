@@ -5,10 +5,6 @@ makes a round trip to Python and back as a binary message."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,19 +12,13 @@ from typing import Any
 
 import pytest
 from conftest import PARAGRAPH
-from jupyter_env import LABEXTENSION, install_labextension
+from jupyter_env import LABEXTENSION, voila_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.local, pytest.mark.slow]
 
 # Drawn by venice_nb's renderer (not the HTML fallback); the explorer by its live widget view.
 WIDGET_TRANSCRIPT = ".vnb-output .vnb-transcript"
 WIDGET_EXPLORER = ".vnb-output .vnb-live .vnb-vx"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -52,47 +42,8 @@ def voila_url(offline_env: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     nbformat.write(nb, path)
     if not (LABEXTENSION / "package.json").exists():
         pytest.fail("venice_nb's extension is not built: run `python labextension/build.py`.")
-    data = workdir / "jupyter-data"
-    install_labextension(data)
-    env = {**os.environ, "JUPYTER_DATA_DIR": str(data)}
-    port = _free_port()
-    log = (workdir / "voila.log").open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "voila",
-            str(path),
-            "--no-browser",
-            f"--port={port}",
-            "--Voila.ip=127.0.0.1",
-            "--VoilaConfiguration.file_allowlist=[]",
-        ],
-        cwd=workdir,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"Voila did not start: {(workdir / 'voila.log').read_text()[-2000:]}"
-                    ) from None
-                time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with voila_server(path, workdir) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

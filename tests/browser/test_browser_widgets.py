@@ -218,3 +218,57 @@ def test_voice_explorer_filters_previews_and_copies(page: Any, widget_data: dict
     assert count.inner_text().startswith(
         f"{len([v for v in state['voices'] if v['gender'] == 'male' and v['accent'] == 'British'])} of "
     )
+
+
+LIVE_SETUP = """async () => {
+  const { FakeModel } = await import('./fake_model.js');
+  const live = (await import('./live.js')).default;
+  const model = new FakeModel({ stream_id: 'probe', rate: 24000, summary: 'tts-kokoro / af_heart' });
+  live.initialize({ model });
+  const el = document.createElement('div');
+  el.className = 'widget-host';
+  document.body.appendChild(el);
+  live.render({ model, el });
+  // One second of a quiet 440 Hz tone as 16-bit pcm, the way Python sends a chunk.
+  window.liveChunk = () => {
+    const view = new DataView(new ArrayBuffer(48000));
+    for (let i = 0; i < 24000; i += 1)
+      view.setInt16(2 * i, Math.round(3000 * Math.sin((2 * Math.PI * 440 * i) / 24000)), true);
+    model.receive({ type: 'pcm', seq: 0 }, [view]);
+  };
+  window.liveModel = model;
+  window.liveStream = () => globalThis.__vnbLive.get('probe');
+}"""
+
+
+def test_live_player_plays_chunks_as_they_arrive_and_pauses_and_seeks_over_them(page: Any) -> None:
+    page.evaluate(LIVE_SETUP)
+    root = ".widget-host .vnb-live-player"
+    assert page.get_attribute(root, "data-state") == "waiting"
+    page.evaluate("window.liveChunk()")
+    page.wait_for_function(f"document.querySelector('{root}').dataset.state === 'playing'")
+    assert page.get_attribute(root, "data-scheduled") == "1"
+    page.evaluate("window.liveChunk()")  # arrives while playing: scheduled after the first
+    page.wait_for_function(f"document.querySelector('{root}').dataset.received === '2'")
+    assert page.get_attribute(root, "data-scheduled") == "2"
+    page.wait_for_function("window.liveStream().position() > 0.3")
+    # Pause holds the position; seeking is bounded by what has arrived (2 s).
+    page.click(f"{root} .vnb-live-toggle")
+    assert page.get_attribute(root, "data-state") == "paused"
+    held = page.evaluate("window.liveStream().position()")
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.liveStream().position()") == held
+    page.evaluate(
+        f"""() => {{ const r = document.querySelector('{root} .vnb-live-seek');
+        r.value = '1.5'; r.dispatchEvent(new Event('change')); }}"""
+    )
+    assert abs(page.evaluate("window.liveStream().position()") - 1.5) < 0.01
+    assert page.evaluate(f"Number(document.querySelector('{root} .vnb-live-seek').max)") == 2
+    page.click(f"{root} .vnb-live-toggle")
+    page.wait_for_function("window.liveStream().position() > 1.6")
+    # The end of synthesis, then the durable player's take-over: position and state handed on.
+    page.evaluate("window.liveModel.receive({type: 'end'})")
+    assert "synthesised" in page.inner_text(f"{root} .vnb-meta")
+    handed = page.evaluate("window.liveStream().release()")
+    assert handed["playing"] is True and 1.6 < handed["position"] <= 2.0
+    assert page.evaluate("globalThis.__vnbLive.has('probe')") is False

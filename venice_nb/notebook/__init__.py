@@ -12,6 +12,7 @@ from .cache import CacheInfo, SpeechCache
 from .dialogue import Dialogue, DialogueLine, dialogue
 from .embed import EmbeddedAudio
 from .magics import VeniceMagics, load_ipython_extension, unload_ipython_extension
+from .recorder import Recorder, RecorderWidget, Recording, RecordingError, record
 from .speech import Speech, SpeechPlayer
 from .transcript import Segment, Transcript, TranscriptWidget, Word
 from .voices import VoiceExplorer, VoicePicker
@@ -21,6 +22,10 @@ __all__ = [
     "Dialogue",
     "DialogueLine",
     "EmbeddedAudio",
+    "Recorder",
+    "RecorderWidget",
+    "Recording",
+    "RecordingError",
     "Segment",
     "Speech",
     "SpeechCache",
@@ -36,6 +41,7 @@ __all__ = [
     "dialogue",
     "load_ipython_extension",
     "play",
+    "record",
     "speak",
     "transcribe",
     "unload_ipython_extension",

@@ -150,6 +150,17 @@ async def _fetch(
     )
 
 
+def _speech_key(request: SpeechRequest) -> str:
+    return speech_key(
+        **_cache_scope(),
+        model=request.model,
+        voice=request.voice,
+        text=request.text,
+        format=request.format,
+        **request.options(),
+    )
+
+
 async def speech_async(
     request: SpeechRequest,
     *,
@@ -163,14 +174,7 @@ async def speech_async(
     use_cache = conf.use_cache if use_cache is None else use_cache
     backend = await asyncio.to_thread(get_backend)
     cache = SpeechCache(conf.cache_path)
-    key = speech_key(
-        **_cache_scope(),
-        model=request.model,
-        voice=request.voice,
-        text=request.text,
-        format=request.format,
-        **request.options(),
-    )
+    key = _speech_key(request)
     audio = cache.get(key) if use_cache else None
     cached = audio is not None
     if audio is None:
@@ -237,12 +241,15 @@ def speak(
     autoplay: bool | None = None,
     cache: bool | None = None,
     progress: bool = True,
+    stream: bool = False,
 ) -> Speech:
     """Speak ``text`` and return a :class:`Speech` (shown as a player when it is a cell's value).
 
     Unset arguments come from the settings (``%config VeniceMagics.voice = "af_sky"``). ``out``
     also writes the audio to a file; its extension picks the format when ``format`` is unset.
-    Text over 4096 characters is spoken in parts with a progress bar. Raises the core's errors
+    Text over 4096 characters is spoken in parts with a progress bar. With ``stream=True`` on a
+    streaming model in a live frontend, the speech plays as it is made (:mod:`.live`); elsewhere
+    ``stream`` changes nothing. Raises the core's errors
     (:class:`~venice_nb.core.errors.InvalidRequestError` for bad input).
     """
     if not isinstance(text, str):
@@ -264,6 +271,9 @@ def speak(
         temperature=temperature,
         top_p=top_p,
     )
+    use_cache = conf.use_cache if cache is None else cache
+    if stream and _live_possible(request) and not (use_cache and _is_cached(request)):
+        return _speak_live(request, out=out, autoplay=autoplay, use_cache=use_cache)
     bar = ProgressBar() if progress and request.is_long else None
     try:
         outcome = runner.run(
@@ -289,6 +299,58 @@ def speak(
         note=note,
         params={"format": request.format, **request.options()},
     )
+
+
+def _live_possible(request: SpeechRequest) -> bool:
+    from .live import live_possible
+
+    return live_possible(request)
+
+
+def _is_cached(request: SpeechRequest) -> bool:
+    key = _speech_key(request)
+    return SpeechCache(settings.current().cache_path).get(key) is not None
+
+
+def _speak_live(
+    request: SpeechRequest,
+    *,
+    out: str | os.PathLike[str] | None,
+    autoplay: bool | None,
+    use_cache: bool,
+) -> Speech:
+    """``speak`` heard as it is made: the live player, then the durable one in its place."""
+    from venice_nb.session import get_backend
+
+    from .live import LiveSpeech, finish_live, speak_live
+
+    conf = settings.current()
+    audio, widget, display_id, timing = speak_live(request)
+    if use_cache:
+        SpeechCache(conf.cache_path).put(_speech_key(request), audio)
+    offline = get_backend().is_local
+    cost = None
+    if not offline:
+        cost = runner.run(_cost("tts", request.model, characters=len(request.text)))
+    if out is not None:
+        audio.save(out)
+    embedded, note = embed_speech(audio, request)
+    speech = LiveSpeech(
+        audio=audio,
+        text=request.text,
+        model=request.model,
+        voice=request.voice,
+        embedded=embedded,
+        offline=offline,
+        cost_usd=cost,
+        autoplay=conf.autoplay if autoplay is None else autoplay,
+        note=note,
+        params={"format": request.format, **request.options()},
+        live_id=widget.stream_id,
+        timing=timing,
+    )
+    finish_live(speech, display_id)
+    return speech
 
 
 def play(source: Any, *, autoplay: bool = False) -> Speech:

@@ -14,6 +14,7 @@ __all__ = [
     "WIDGET_MIME",
     "asset",
     "clock",
+    "live_frontend",
     "new_dom_id",
     "report_error",
     "widget_bundle",
@@ -68,6 +69,32 @@ def widgets_enabled() -> bool:
     except ImportError:
         return False
     return mode == "always" or _in_kernel()
+
+
+def live_frontend() -> bool:
+    """Whether the running cell came from an interactive frontend that shows outputs as they
+    arrive: JupyterLab, Notebook 7 and VS Code send the cell's id with it; nbclient (nbconvert,
+    papermill) and Voila's executor do not. ``%config VeniceMagics.widgets = 'always'`` counts as
+    one, ``'never'`` as none."""
+    from .settings import current
+
+    mode = current().widgets
+    if mode != "auto":
+        return mode == "always"
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    kernel = getattr(shell, "kernel", None)
+    if kernel is None or not hasattr(kernel, "get_parent"):
+        return False
+    try:
+        parent = kernel.get_parent()
+    except Exception:  # an older kernel without per-request parents
+        return False
+    metadata = parent.get("metadata") if isinstance(parent, dict) else None
+    return isinstance(metadata, dict) and bool(metadata.get("cellId"))
 
 
 def widget_bundle(widget: Any) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""IPython magics: ``%%venice_speak``, ``%venice_transcribe``, ``%venice_voices``, ``%venice_cache``.
+"""IPython magics: ``%%venice_speak``, ``%venice_transcribe``, ``%venice_record``, ``%venice_voices``,
+``%venice_cache``.
 
 ``%load_ext venice_nb`` registers them. Defaults are traitlets on :class:`VeniceMagics`
 (``%config VeniceMagics.voice = "af_sky"``). A mistake by the user (an empty cell, an unknown
@@ -157,6 +158,11 @@ class VeniceMagics(Magics, Settings):
     @argument("--autoplay", action="store_true", help="start playing as soon as it is shown")
     @argument("--no-cache", action="store_true", help="ask the server even if cached")
     @argument(
+        "--no-stream",
+        action="store_true",
+        help="wait for the whole audio instead of hearing it as it is made",
+    )
+    @argument(
         "--cast",
         help='speak a "Name: text" script in several voices: "Ana=af_heart,Ben=tts-xai-v1:ara" '
         "(NAME=VOICE, or NAME=MODEL:VOICE for another model), or a variable holding a dict",
@@ -187,6 +193,9 @@ class VeniceMagics(Magics, Settings):
             Ben: Not yet. Tell me!
 
         {name} inserts a variable from the notebook ({{ and }} are literal braces).
+        On a streaming model (the offline engine's voices, tts-kokoro, tts-xai-v1) in JupyterLab,
+        Notebook 7 or Voila the first sentence plays while the rest is synthesised; then the
+        output becomes the compact player (--no-stream waits for the whole audio).
         Text over 4096 characters is spoken in parts with a progress bar. With --cast each
         "Name: text" line is spoken in its speaker's voice and the lines are joined into one
         file, shown with the script: click a name or a line to hear it. Repeated speech comes
@@ -224,6 +233,7 @@ class VeniceMagics(Magics, Settings):
             out=args.out,
             autoplay=True if args.autoplay else None,
             cache=False if args.no_cache else None,
+            stream=not args.no_stream,
         )
         self._store(args.var, speech)
         return speech
@@ -303,6 +313,45 @@ class VeniceMagics(Magics, Settings):
         return None
 
     @magic_arguments()
+    @argument("--seconds", "-s", type=float, help="stop by itself after N seconds")
+    @argument(
+        "--transcribe",
+        "-t",
+        action="store_true",
+        help="transcribe as soon as recording stops and show the transcript view",
+    )
+    @argument(
+        "--model", "-m", help="ASR model for --transcribe (default: VeniceMagics.transcribe_model)"
+    )
+    @argument("--language", "-l", help="ISO 639-1 language code for --transcribe, e.g. en")
+    @argument("--var", help="keep the result (a Recording) in this variable")
+    @line_magic
+    @_user_errors
+    def venice_record(self, line: str) -> None:
+        """Record from the microphone: a recorder (record / stop, elapsed time, a level meter)
+        whose recording then plays in the output and is kept in --var.
+
+        For example:
+
+            %venice_record --seconds 10 --transcribe --var rec
+            %venice_transcribe rec
+
+        The Recording works wherever a speech result does: rec.save("take.webm"),
+        rec.transcribe(), %venice_transcribe rec. Needs JupyterLab, Notebook 7 or Voila
+        (the browser asks for the microphone; the page must be https:// or localhost).
+        """
+        args = parse_argstring(self.venice_record, line)
+        from .recorder import record
+
+        record(
+            seconds=args.seconds,
+            transcribe=args.transcribe,
+            model=args.model,
+            language=args.language,
+            var=args.var,
+        )
+
+    @magic_arguments()
     @argument("--model", "-m", help="only this TTS model's voices")
     @argument("--gender", "-g", choices=["female", "male", "unknown"], help="only this gender")
     @argument("--region", "-r", help="Kokoro region code, e.g. a (American English), b, j, z")
@@ -343,7 +392,13 @@ class VeniceMagics(Magics, Settings):
 
 
 _MAGIC_NAMES = {
-    "line": ("venice_speak", "venice_transcribe", "venice_voices", "venice_cache"),
+    "line": (
+        "venice_speak",
+        "venice_transcribe",
+        "venice_record",
+        "venice_voices",
+        "venice_cache",
+    ),
     "cell": ("venice_speak",),
 }
 

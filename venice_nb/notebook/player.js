@@ -1,5 +1,6 @@
 // The speech player view (anywidget): an <audio> element fed from the widget's binary `audio`
-// trait, plus the summary line and badges (offline engine, cached, estimated cost).
+// trait, plus the summary line and badges (offline engine, cached, estimated cost). With `live`
+// (the id of a live.js stream still in the page) it continues that stream's playback.
 
 function audioUrl(model) {
   const view = model.get("audio");
@@ -52,6 +53,21 @@ function render({ model, el }) {
   model.on("change:summary", drawMeta);
   model.on("change:badges", drawMeta);
   model.on("change:note", drawMeta);
+
+  // Speech heard as it was made (live.js): take over playback where the live player is.
+  const live = model.get("live") && globalThis.__vnbLive && globalThis.__vnbLive.get(model.get("live"));
+  if (live && url) {
+    audio.preload = "auto";
+    audio.addEventListener(
+      "loadedmetadata",
+      () => {
+        const { position, playing } = live.release();
+        audio.currentTime = position;
+        if (playing) audio.play().catch(() => {});
+      },
+      { once: true },
+    );
+  }
 
   if (model.get("autoplay") && url) {
     // Play once: a re-rendered view (another tab, a reopened notebook) stays quiet.

@@ -76,22 +76,35 @@ class Runner:
         timeout: float | None = None,
         *,
         poll: Callable[[], None] | None = None,
+        interval: float = POLL_SECONDS,
     ) -> T:
         """Run ``coro`` on the runner loop and wait for its result in the calling thread.
 
-        ``poll`` is called from the calling thread about every 50 ms while waiting (used to
-        redraw progress bars in the cell's own output). A KeyboardInterrupt cancels the
-        coroutine, waits up to a second for the cancellation to land, then propagates.
+        ``poll`` is called from the calling thread about every ``interval`` seconds (50 ms)
+        while waiting (used to redraw progress bars and forward live audio from the cell). A
+        KeyboardInterrupt cancels the coroutine, waits up to a second for the cancellation to
+        land, then propagates.
         """
         if self.in_runner_thread:
             coro.close()
             raise RuntimeError("runner.run() cannot be called from the runner's own loop.")
-        future = self.submit(coro)
+        return self.wait(self.submit(coro), timeout, poll=poll, interval=interval)
+
+    def wait(
+        self,
+        future: concurrent.futures.Future[T],
+        timeout: float | None = None,
+        *,
+        poll: Callable[[], None] | None = None,
+        interval: float = POLL_SECONDS,
+    ) -> T:
+        """Wait for a :meth:`submit` future as :meth:`run` does (``poll``, Ctrl-C cancels), for
+        work started before the cell had something else to do (showing a widget)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             while True:
                 try:
-                    return future.result(timeout=POLL_SECONDS)
+                    return future.result(timeout=interval)
                 except concurrent.futures.TimeoutError:
                     if poll is not None:
                         poll()
@@ -161,9 +174,10 @@ def run(
     timeout: float | None = None,
     *,
     poll: Callable[[], None] | None = None,
+    interval: float = POLL_SECONDS,
 ) -> T:
     """Run ``coro`` on the background loop and wait for it (see :meth:`Runner.run`)."""
-    return _RUNNER.run(coro, timeout, poll=poll)
+    return _RUNNER.run(coro, timeout, poll=poll, interval=interval)
 
 
 def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
