@@ -140,6 +140,21 @@ class JupyterServer:
         path = f"lab/tree/{name}" if frontend == "lab" else f"notebooks/{name}"
         return f"http://127.0.0.1:{self.port}/{path}?token={self.token}"
 
+    def write_notebook(self, name: str, cells: list[str]) -> Path:
+        """A notebook of code ``cells`` in the server's root, on the test kernel spec."""
+        import nbformat
+
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["kernelspec"] = {
+            "name": "python3",
+            "display_name": "Python 3 (venice_nb tests)",
+            "language": "python",
+        }
+        nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
+        path = self.root / name
+        nbformat.write(nb, path)
+        return path
+
     def kernels(self) -> list[dict[str, Any]]:
         """The running kernels. Jupyter Server answers 500 while a kernel is half-started
         (its ``last_activity`` not set yet): asked again, for up to 30 s."""

@@ -66,16 +66,7 @@ def notebook_cells(text: str = TEXT) -> list[str]:
 
 
 def write_notebook(server: JupyterServer, name: str, text: str = TEXT) -> None:
-    import nbformat
-
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3 (venice_nb tests)",
-        "language": "python",
-    }
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in notebook_cells(text)]
-    (server.root / name).write_text(nbformat.writes(nb))
+    server.write_notebook(name, notebook_cells(text))
 
 
 def _wait_kernel_idle(server: JupyterServer) -> None:

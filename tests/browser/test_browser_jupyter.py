@@ -58,20 +58,6 @@ def jupyter(offline_env: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     server.stop()
 
 
-def _write_notebook(server: JupyterServer, name: str) -> Path:
-    nbformat = pytest.importorskip("nbformat")
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3 (venice_nb tests)",
-        "language": "python",
-    }
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS]
-    path = server.root / name
-    nbformat.write(nb, path)
-    return path
-
-
 def _menu(page: Any, menu: str, item: str) -> None:
     """Click menu > item; ``item`` is a regular expression for the entry's whole label."""
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(f"^{menu}$")).first.click()
@@ -194,7 +180,7 @@ def test_outputs_survive_save_shutdown_reopen_and_untrusted(
     browser: Any, jupyter: JupyterServer, frontend: str
 ) -> None:
     name = f"durable-{frontend}.ipynb"
-    path = _write_notebook(jupyter, name)
+    path = jupyter.write_notebook(name, CELLS)
     context = browser.new_context(viewport={"width": 1200, "height": 1000})
     page = context.new_page()
     try:

@@ -68,20 +68,6 @@ def jupyter(offline_env: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     server.stop()
 
 
-def _notebook(server: JupyterServer, name: str, cells: list[str]) -> Path:
-    nbformat = pytest.importorskip("nbformat")
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3 (venice_nb tests)",
-        "language": "python",
-    }
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
-    path = server.root / name
-    nbformat.write(nb, path)
-    return path
-
-
 def _open_and_run_all(page: Any, server: JupyterServer, frontend: str, name: str) -> None:
     url = server.url(frontend, name) + ("&reset" if frontend == "lab" else "")  # no old tabs
     page.goto(url, wait_until="domcontentloaded", timeout=120_000)
@@ -100,8 +86,7 @@ def test_record_from_the_microphone_into_a_transcript(
     wav, seconds = speech_wav
     limit = round(seconds + 1.5, 1)
     name = f"record-{frontend}.ipynb"
-    path = _notebook(
-        jupyter,
+    path = jupyter.write_notebook(
         name,
         [
             "%load_ext venice_nb",
@@ -170,7 +155,7 @@ def test_record_from_the_microphone_into_a_transcript(
 @pytest.mark.parametrize("frontend", ["lab", "notebook"])
 def test_denied_microphone_says_so_in_one_line(jupyter: JupyterServer, frontend: str) -> None:
     name = f"denied-{frontend}.ipynb"
-    _notebook(jupyter, name, ["%load_ext venice_nb", "%venice_record --var rec"])
+    jupyter.write_notebook(name, ["%load_ext venice_nb", "%venice_record --var rec"])
     for browser in _launch(["--use-fake-device-for-media-stream"]):
         context = browser.new_context(viewport={"width": 1200, "height": 900}, permissions=[])
         page = context.new_page()
@@ -200,7 +185,7 @@ def test_kernel_restart_mid_recording_says_nothing_was_saved(
 ) -> None:
     wav, _ = speech_wav
     name = "restart-lab.ipynb"
-    _notebook(jupyter, name, ["%load_ext venice_nb", "%venice_record --var rec"])
+    jupyter.write_notebook(name, ["%load_ext venice_nb", "%venice_record --var rec"])
     flags = [
         "--use-fake-ui-for-media-stream",
         "--use-fake-device-for-media-stream",
