@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from testkit.quality import wav_bytes, word_error_rate  # noqa: E402
+from testkit.quality import ROMANCE, wav_bytes, word_error_rate  # noqa: E402
 from testkit.serving import memory_mb, start_serve, wait_ready  # noqa: E402
 from venice_nb.local.audio import ASR_RATE, estimate_f0, resample  # noqa: E402
 from venice_nb.local.voices import NATURAL_OPTIONS  # noqa: E402
@@ -43,12 +43,6 @@ PARAGRAPH = (
     "Visitors may climb the 112 steps between 10 and 4 on weekdays."
 )
 TWO_SENTENCES = "The first sentence arrives quickly. The second one follows while you listen."
-FOREIGN = {
-    "es": "El viejo pescador caminaba cada mañana hasta el puerto para mirar el cielo.",
-    "fr": "Le vieux pêcheur marchait chaque matin jusqu'au port pour regarder le ciel.",
-    "it": "Il vecchio pescatore camminava ogni mattina fino al porto per guardare il cielo.",
-    "pt": "O velho pescador caminhava todas as manhãs até o porto para olhar o céu.",
-}
 FOREIGN_VOICES = (
     "ef_dora",
     "em_alex",
@@ -212,9 +206,9 @@ async def run(quick: bool) -> int:
             foreign_ok = True
             for voice in FOREIGN_VOICES:
                 code = {"e": "es", "f": "fr", "i": "it", "p": "pt"}[voice[0]]
-                samples = await speak(s, base, FOREIGN[code], voice)
+                samples = await speak(s, base, ROMANCE[code], voice)
                 heard = await transcribe(s, base, samples, None)
-                wer = word_error_rate(FOREIGN[code], heard, code)
+                wer = word_error_rate(ROMANCE[code], heard, code)
                 foreign_ok &= wer <= 0.15
                 print(f"| {voice} | {heard.strip()} | {wer:.1%} |")
             rows.append(

@@ -3,7 +3,7 @@ its outputs compared with the saved ones by :mod:`nbcheck` (structure and text e
 within a tolerance), so the check holds on any machine.
 
 Each notebook runs twice: as ``notebooks/rebuild.py`` ran it when its outputs were saved, and with
-the offline engine configured differently (one worker, one thread per model, Whisper in float32
+the offline engine configured differently (two workers of one thread per model, Whisper in float32
 instead of int8). Other CPUs move the engine's numbers in the same way, so passing both is the
 evidence that the saved notebooks hold on a machine that is not this one.
 

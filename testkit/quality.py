@@ -10,6 +10,30 @@ import wave
 
 import numpy as np
 
+ROMANCE = {
+    "es": (
+        "El viejo pescador caminaba cada mañana hasta el puerto para mirar el cielo. "
+        "Los niños del pueblo querían sus historias más que nada en el mundo. "
+        "Los días de tormenta se quedaba en casa y arreglaba sus redes."
+    ),
+    "fr": (
+        "Le vieux pêcheur marchait chaque matin jusqu'au port pour regarder le ciel. "
+        "Les enfants du village aimaient ses histoires plus que tout au monde. "
+        "Les jours de tempête, il restait chez lui et réparait ses filets."
+    ),
+    "it": (
+        "Il vecchio pescatore camminava ogni mattina fino al porto per guardare il cielo. "
+        "I bambini del villaggio amavano le sue storie più di ogni altra cosa. "
+        "Nei giorni di tempesta restava a casa e riparava le reti."
+    ),
+    "pt": (
+        "O velho pescador caminhava todas as manhãs até o porto para olhar o céu. "
+        "As crianças da aldeia adoravam as suas histórias mais do que tudo. "
+        "Nos dias de tempestade ficava em casa e consertava as redes."
+    ),
+}
+"""Three sentences per language for the round trip (one sentence is too few words for a stable rate)."""
+
 _DOTTED_TIME = re.compile(r"\b(\d{1,2})\.(\d{2})(\s*[ap]\.?m\b)", re.IGNORECASE)
 
 

@@ -20,7 +20,7 @@ pytest.importorskip("kokoro_onnx")
 
 import aiohttp
 
-from testkit.quality import wav_bytes, word_error_rate
+from testkit.quality import ROMANCE, wav_bytes, word_error_rate
 from venice_nb.local import LocalConfig, LocalServer
 from venice_nb.local.assets import ModelFile, ModelFilesError, Part, assemble
 from venice_nb.local.audio import ASR_RATE, LIMIT_CEILING, estimate_f0, resample
@@ -37,29 +37,6 @@ ENGLISH = (
     "Tickets cost $12.50 for adults, and children under twelve entered for free. "
     "On March 3rd, the curator gave a talk at 7:30 pm about the bronze statues."
 )
-FOREIGN = {
-    "es": (
-        "El viejo pescador caminaba cada mañana hasta el puerto para mirar el cielo. "
-        "Los niños del pueblo querían sus historias más que nada en el mundo. "
-        "Los días de tormenta se quedaba en casa y arreglaba sus redes."
-    ),
-    "fr": (
-        "Le vieux pêcheur marchait chaque matin jusqu'au port pour regarder le ciel. "
-        "Les enfants du village aimaient ses histoires plus que tout au monde. "
-        "Les jours de tempête, il restait chez lui et réparait ses filets."
-    ),
-    "it": (
-        "Il vecchio pescatore camminava ogni mattina fino al porto per guardare il cielo. "
-        "I bambini del villaggio amavano le sue storie più di ogni altra cosa. "
-        "Nei giorni di tempesta restava a casa e riparava le reti."
-    ),
-    "pt": (
-        "O velho pescador caminhava todas as manhãs até o porto para olhar o céu. "
-        "As crianças da aldeia adoravam as suas histórias mais do que tudo. "
-        "Nos dias de tempestade ficava em casa e consertava as redes."
-    ),
-}
-CATALOG_LANGUAGE = {"es": "es", "fr": "fr", "it": "it", "pt": "pt-br"}
 
 
 @pytest.fixture(scope="module")
@@ -195,10 +172,10 @@ async def test_romance_voices_round_trip_through_the_multilingual_model(
     server: LocalServer, voice: str
 ) -> None:
     code = {"e": "es", "f": "fr", "i": "it", "p": "pt"}[voice[0]]
-    samples, label = await _speak(server, voice, FOREIGN[code])
+    samples, label = await _speak(server, voice, ROMANCE[code])
     assert label.startswith("kokoro:")
     heard = await _transcribe(server, samples, None)  # the language is detected
-    assert word_error_rate(FOREIGN[code], heard, code) <= 0.15, (label, heard)
+    assert word_error_rate(ROMANCE[code], heard, code) <= 0.15, (label, heard)
 
 
 async def test_an_unknown_transcription_language_is_a_400(server: LocalServer) -> None:
