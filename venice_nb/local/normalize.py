@@ -1432,7 +1432,7 @@ _LINE_BREAKS = re.compile(r"\r\n?|[\x0b\x0c\x85\u2028\u2029]")
 _SPACES = re.compile(r"[^\S\n]+")
 _AROUND_NEWLINE = re.compile(r" ?\n ?")
 _PROTECTED = re.compile(
-    r"(?:\b(?:https?|ftp)://|\bwww\.)[^\s<>\"']+"
+    r"(?:(?:https?|ftp)://|\bwww\.)[^\s<>\"']+"  # a scheme glued to a word is still a URL
     r"|(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
     r"|@\w+"
 )
