@@ -75,6 +75,21 @@ def _user_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _speech_options(args: Any) -> dict[str, Any]:
+    """The %%venice_speak options a single voice and a cast share (format, speed, ..., cache)."""
+    return {
+        "format": args.format,
+        "speed": args.speed,
+        "language": args.language,
+        "prompt": args.prompt,
+        "temperature": args.temperature,
+        "top_p": args.top_p,
+        "out": args.out,
+        "autoplay": True if args.autoplay else None,
+        "cache": False if args.no_cache else None,
+    }
+
+
 def _split_line(line: str) -> tuple[str, str]:
     """Split ``%venice_speak --voice x Some text`` into its options and the text after them."""
     expect_value = False
@@ -224,15 +239,7 @@ class VeniceMagics(Magics, Settings):
             text,
             voice=args.voice,
             model=args.model,
-            format=args.format,
-            speed=args.speed,
-            language=args.language,
-            prompt=args.prompt,
-            temperature=args.temperature,
-            top_p=args.top_p,
-            out=args.out,
-            autoplay=True if args.autoplay else None,
-            cache=False if args.no_cache else None,
+            **_speech_options(args),
             stream=not args.no_stream,
         )
         self._store(args.var, speech)
@@ -254,17 +261,9 @@ class VeniceMagics(Magics, Settings):
             fill_placeholders(text, self._user_ns),
             cast=cast,
             model=args.model,
-            format=args.format,
             pause=DEFAULT_PAUSE if args.pause is None else args.pause,
             turn_pause=args.turn_pause,
-            speed=args.speed,
-            language=args.language,
-            prompt=args.prompt,
-            temperature=args.temperature,
-            top_p=args.top_p,
-            out=args.out,
-            autoplay=True if args.autoplay else None,
-            cache=False if args.no_cache else None,
+            **_speech_options(args),
         )
         self._store(args.var, result)
         return result
