@@ -34,13 +34,8 @@ ROMANCE = {
 }
 """Three sentences per language for the round trip (one sentence is too few words for a stable rate)."""
 
-_DOTTED_TIME = re.compile(r"\b(\d{1,2})\.(\d{2})(\s*[ap]\.?m\b)", re.IGNORECASE)
-
-
 def words(text: str, language: str = "en") -> list[str]:
-    """Lower-case words of ``text`` with numbers and symbols spelled out, punctuation dropped
-    (Whisper's British "7.30 pm" counts as the time it is)."""
-    text = _DOTTED_TIME.sub(r"\1:\2\3", text)
+    """Lower-case words of ``text`` with numbers and symbols spelled out, punctuation dropped."""
     try:
         from venice_nb.local.normalize import normalize
     except ImportError:  # pragma: no cover - before normalisation existed

@@ -393,3 +393,8 @@ def test_a_url_glued_to_an_expanded_abbreviation_stays_untouched() -> None:
     once = normalize("0 Sr.https://x.io/1", "es")
     assert once.endswith("https://x.io/1")
     assert normalize(once, "es") == once
+
+
+def test_a_british_dotted_time_before_am_or_pm_is_a_time() -> None:
+    assert normalize("at 7.30 pm", "en") == "at seven thirty PM"
+    assert normalize("costs 7.30 now", "en") == "costs seven point three zero now"

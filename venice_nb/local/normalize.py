@@ -1039,7 +1039,10 @@ def _time_rules(lang: _Lang) -> list[_Rule]:
         "it": r"(?:[ \t]?h\b)?",
         "pt": r"(?:[ \t]?h\b)?",
     }.get(lang.base, "")
-    separator = r"(?::|\.(?=\d\d[ \t]?Uhr\b))" if lang.base == "de" else r":"
+    separator = {
+        "de": r"(?::|\.(?=\d\d[ \t]?Uhr\b))",
+        "en": r"(?::|\.(?=\d\d[ \t]?[AaPp]\.?[ \t]?[Mm]\b))",  # British "7.30 pm"
+    }.get(lang.base, r":")
     clock = re.compile(
         rf"(?<![\w:.])(?P<h>\d{{1,2}}){separator}(?P<m>\d{{2}})(?::(?P<s>\d{{2}}))?{ampm}?{tail}"
         r"(?![\w:]|[.,]\d)"
