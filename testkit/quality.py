@@ -34,6 +34,7 @@ ROMANCE = {
 }
 """Three sentences per language for the round trip (one sentence is too few words for a stable rate)."""
 
+
 def words(text: str, language: str = "en") -> list[str]:
     """Lower-case words of ``text`` with numbers and symbols spelled out, punctuation dropped."""
     try:
