@@ -8,9 +8,15 @@ Run: ``python benchmarks/bench_voices.py`` (needs the ``local`` extra; about 6 m
 - time to the first streamed audio of a two-sentence text (target <= 2 s);
 - the engine's peak RSS with four concurrent requests (target < 1 GB);
 - for every natural option (pack or blend): median pitch and the round-trip word error rate
-  through Whisper on a paragraph with numbers (targets: female >= 165 Hz, male <= 165 Hz,
+  on a paragraph with numbers, heard by two listeners (targets: female >= 165 Hz, male <= 165 Hz,
   WER <= 8 %); and the Spanish, French, Italian and Portuguese catalog voices through the
   multilingual model (WER <= 15 %).
+
+The English listeners: the server's own English model (tiny.en), and Whisper base, the
+multilingual model the server ships, here for English too (a second server with
+``VENICE_NB_WHISPER_MODEL=base``). The target is judged by base: tiny.en's own slips (it writes
+"in twenty twenty-three" as "2,2023" and "$4,800" as "dollar 4,800" on voices base hears
+exactly) are errors of the listener, not of the voice; both columns are printed.
 """
 
 from __future__ import annotations
@@ -137,7 +143,8 @@ async def run(quick: bool) -> int:
     )
 
     natural, base = start_serve(VENICE_NB_FAST="0")
-    fast, fast_base = start_serve(VENICE_NB_FAST="1")
+    # The fast server also listens to English with Whisper base (the second listener).
+    fast, fast_base = start_serve(VENICE_NB_FAST="1", VENICE_NB_WHISPER_MODEL="base")
     try:
         timeout = aiohttp.ClientTimeout(total=600)
         async with aiohttp.ClientSession(timeout=timeout) as s:
@@ -173,29 +180,37 @@ async def run(quick: bool) -> int:
                 )
             )
 
-            print("| option | gender | median pitch | English WER |")
-            print("| --- | --- | --- | --- |")
+            print("| option | gender | median pitch | WER, Whisper base | WER, tiny.en |")
+            print("| --- | --- | --- | --- | --- |")
             engine_ok = True
             options = [(g, b) for g, group in NATURAL_OPTIONS.items() for b in group]
             if quick:
                 options = [(g, b) for g, b in options if len(b.weights) == 1]
-            worst = 0.0
+            worst = worst_tiny = 0.0
+            tiny_ok = 0
             for gender, blend in options:
                 samples = await asyncio.to_thread(_synth, blend)
                 f0 = estimate_f0(resample(samples, RATE, ASR_RATE), ASR_RATE) or 0.0
-                heard = await transcribe(s, base, samples, "en")
+                heard = await transcribe(s, fast_base, samples, "en")
+                heard_tiny = await transcribe(s, base, samples, "en")
                 wer = word_error_rate(PARAGRAPH, heard)
-                worst = max(worst, wer)
+                wer_tiny = word_error_rate(PARAGRAPH, heard_tiny)
+                worst, worst_tiny = max(worst, wer), max(worst_tiny, wer_tiny)
+                tiny_ok += wer_tiny <= 0.08
                 pitch_ok = (
                     f0 >= 165 if gender == "female" else f0 <= 165 if gender == "male" else True
                 )
                 engine_ok &= pitch_ok and wer <= 0.08
                 flag = "" if pitch_ok and wer <= 0.08 else "  <-- " + heard
-                print(f"| {blend.recipe()} | {gender} | {f0:.0f} Hz | {wer:.1%} |{flag}")
+                print(
+                    f"| {blend.recipe()} | {gender} | {f0:.0f} Hz | {wer:.1%} | {wer_tiny:.1%} |"
+                    + flag
+                )
             rows.append(
                 (
-                    "every option: pitch on its side of 165 Hz, English WER <= 8 %",
-                    f"worst WER {worst:.1%}",
+                    "every option: pitch on its side of 165 Hz, English WER <= 8 % (Whisper base)",
+                    f"worst WER {worst:.1%} (tiny.en: worst {worst_tiny:.1%}, "
+                    f"{tiny_ok}/{len(options)} within 8 %)",
                     "all",
                     engine_ok,
                 )

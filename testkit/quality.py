@@ -35,15 +35,21 @@ ROMANCE = {
 """Three sentences per language for the round trip (one sentence is too few words for a stable rate)."""
 
 
+_DOTTED = re.compile(r"\b(?:\w\.){2,}")
+"""Initialisms written with dots ("a.m.", "U.S."), one word as "AM" and "US" are."""
+
+
 def words(text: str, language: str = "en") -> list[str]:
-    """Lower-case words of ``text`` with numbers and symbols spelled out, punctuation dropped."""
+    """Lower-case words of ``text`` with numbers and symbols spelled out, punctuation dropped
+    ("a.m." and "AM" are one word either way)."""
     try:
         from venice_nb.local.normalize import normalize
     except ImportError:  # pragma: no cover - before normalisation existed
         spelled = text
     else:
         spelled = normalize(text, language)
-    return re.sub(r"[^\w' ]+", " ", spelled.lower().replace("-", " ")).split()
+    spelled = _DOTTED.sub(lambda m: m.group(0).replace(".", ""), spelled.lower())
+    return re.sub(r"[^\w' ]+", " ", spelled.replace("-", " ")).split()
 
 
 def word_error_rate(reference: str, hypothesis: str, language: str = "en") -> float:

