@@ -168,3 +168,20 @@ def test_python_m_venice_nb_local_serves_and_stops_cleanly_on_ctrl_c(tmp_path: P
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["-m", "venice_nb", "serve", "--list-voices"], ["-m", "venice_nb.local", "--list-voices"]],
+)
+def test_a_voice_table_piped_into_head_stops_quietly(command: list[str]) -> None:
+    """`venice-nb serve --list-voices | head`: the reader is gone before the table is written
+    (its 20 KB would otherwise fit the pipe); the command stops quietly, as Unix tools do."""
+    proc = subprocess.Popen(
+        [sys.executable, *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader leaves while Python is still starting
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err

@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "serve":
         from .local.cli import main as serve_main
 
-        return serve_main(argv[1:])
+        return serve_main(argv[1:])  # handles a closed pipe itself
     args = _parser().parse_args(argv)
     runner = {"speak": _speak, "transcribe": _transcribe, "voices": _voices}[args.command]
     from .session import BackendUnavailableError
@@ -328,7 +328,9 @@ def main(argv: list[str] | None = None) -> int:
             _check_speak_args(args)
             if args.batch is not None:
                 return _speak_batch(args)
-        return asyncio.run(runner(args))
+        code = asyncio.run(runner(args))
+        sys.stdout.flush()  # a closed pipe shows here, not in Python's last flush
+        return code
     except BackendUnavailableError as exc:
         print(f"venice-nb: {exc}", file=sys.stderr)
         return 5
@@ -342,6 +344,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("venice-nb: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `venice-nb voices | head`: the reader left; stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -192,13 +192,26 @@ def print_voice_table(config: LocalConfig) -> None:
     print(f"\n{len(rows)} voices. {note}")
 
 
+def stdout_closed() -> int:
+    """The reader of standard output left (``| head``): stop quietly, as Unix tools do, and
+    return their status (128 + SIGPIPE). Standard output goes to /dev/null so that Python's
+    final flush does not print a second error (the recipe of Python's ``signal`` docs)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 128 + signal.SIGPIPE
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the server until Ctrl-C (or SIGTERM); return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     config = _config(args, _token(args, parser))
     if args.list_voices:
-        print_voice_table(config)
+        try:
+            print_voice_table(config)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            return stdout_closed()
         return 0
 
     from .server import LocalServer, is_loopback_host
