@@ -25,6 +25,7 @@ from venice_nb.core.batch import (
     sanitize_name,
     speak_many_async,
 )
+from venice_nb.core.batch.engine import LOCK_NAME
 from venice_nb.core.errors import AuthenticationError, InvalidRequestError
 from venice_nb.core.ratelimit import RateLimitPacer
 
@@ -50,7 +51,12 @@ def audio_files(folder: Path) -> dict[str, bytes]:
 
 
 def leftovers(folder: Path) -> list[str]:
-    return [p.name for p in folder.iterdir() if p.name.startswith(".") or p.suffix == ".part"]
+    """Hidden or partial files, except the folder's lock (which stays; its lock does not)."""
+    return [
+        p.name
+        for p in folder.iterdir()
+        if p.name != LOCK_NAME and (p.name.startswith(".") or p.suffix == ".part")
+    ]
 
 
 def sent(stub: RateLimitedStub) -> int:
@@ -258,6 +264,39 @@ async def test_a_cancelled_batch_loses_nothing_and_a_rerun_sends_no_item_twice(
         assert rest.ok and len(rest.skipped) == len(written)
         assert all(stub.attempts[t] == 1 for t in texts)
         assert len(audio_files(tmp_path)) == len(texts)
+
+
+async def test_a_second_run_into_the_same_folder_is_refused_while_the_first_runs(
+    tmp_path: Path,
+) -> None:
+    """Two runs at once would both send the missing items and write the same files: the second
+    is refused before any request, the first finishes everything once, and a run after it is
+    welcome (the lock goes with the run that held it)."""
+    texts = [f"Item {i} of a shared folder." for i in range(20)]
+    async with (
+        RateLimitedStub(limit=1000, latency=0.05) as stub,
+        VeniceClient(api_key=KEY, base_url=stub.base_url) as client,
+    ):
+        started = asyncio.Event()
+
+        def on_progress(p: BatchProgress) -> None:
+            if p.done >= 1:
+                started.set()
+
+        first = asyncio.create_task(
+            run_batch(client, plan_batch(texts, out_dir=tmp_path), on_progress=on_progress)
+        )
+        await started.wait()
+        sent_before = sent(stub)
+        with pytest.raises(InvalidRequestError, match="Another batch is writing into") as info:
+            await run_batch(client, plan_batch(texts, out_dir=tmp_path))
+        assert info.value.param == "out_dir" and str(tmp_path) in str(info.value)
+        assert sent(stub) - sent_before <= 4  # only the first run's requests in flight
+        result = await first
+        assert result.ok and len(result.done) == len(texts)
+        assert all(stub.attempts[t] == 1 for t in texts)
+        again = await run_batch(client, plan_batch(texts, out_dir=tmp_path))
+        assert len(again.skipped) == len(texts) and sent(stub) == len(texts)
 
 
 # -- limits and failures --------------------------------------------------------------------------

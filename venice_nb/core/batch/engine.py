@@ -1,5 +1,6 @@
 """Running a planned batch: workers, rate-limit pacing, per-item retry or failure, resumable
-atomic writes, and a stop that never wastes an answer already paid for."""
+atomic writes, a stop that never wastes an answer already paid for, and one run per folder
+(an OS lock through ``filelock``, released by the kernel even when a run is killed)."""
 
 from __future__ import annotations
 
@@ -36,10 +37,17 @@ from .plan import (
 from .results import BatchProgress, BatchResult, ItemResult
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from filelock import BaseFileLock
+
     from ..client import Timeout, VeniceClient
     from ..types import ModelInfo
 
 __all__ = ["check_run_options", "run_batch", "speak_many_async"]
+
+LOCK_NAME = ".venice-nb-batch.lock"
+"""The file in ``out_dir`` that a running batch holds locked (it stays; the lock does not)."""
 
 MAX_RATE_LIMITED = 50
 """429 answers one item may meet before it is failed (a server that never lets it through)."""
@@ -155,6 +163,14 @@ class _Engine:
                     estimate.append(cost)
         self.estimated = sum(estimate) if estimate else None
         await asyncio.to_thread(self.plan.out_dir.mkdir, parents=True, exist_ok=True)
+
+    def skip_finished(self) -> None:
+        """Drop from the queue the items whose files appeared since ``prepare``."""
+        for item in list(self.queue):
+            if is_complete(item.path):
+                self.queue.remove(item)
+                result = self.results[item.index]
+                result.status, result.reason = "skipped", "file already exists"
 
     async def run(self) -> None:
         workers = [
@@ -277,6 +293,22 @@ class _Engine:
 _OPTIONS = ("speed", "language", "prompt", "temperature", "top_p")
 
 
+def _lock_folder(out_dir: Path) -> BaseFileLock:
+    """Hold ``out_dir`` for this run, or say which run holds it and what to do."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(out_dir / LOCK_NAME, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise InvalidRequestError(
+            f"Another batch is writing into {out_dir} right now; wait for it to finish "
+            "(its finished files are then skipped) or choose another out_dir.",
+            param="out_dir",
+        ) from None
+    return lock
+
+
 async def run_batch(
     client: VeniceClient,
     plan: BatchPlan,
@@ -317,9 +349,14 @@ async def run_batch(
     engine.pacer.on_hold = engine.progress
     started = time.monotonic()
     await engine.prepare()
-    engine.progress()
-    await engine.run()
-    engine.progress()
+    lock = await asyncio.to_thread(_lock_folder, plan.out_dir)
+    try:
+        engine.skip_finished()  # by a run that held the folder until just now
+        engine.progress()
+        await engine.run()
+        engine.progress()
+    finally:
+        lock.release()
     return BatchResult(
         engine.results,
         plan.out_dir,
