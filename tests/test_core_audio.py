@@ -115,6 +115,22 @@ async def test_bad_speech_input_is_refused_before_any_request(
     assert standin.count(SPEECH) == 0
 
 
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [c for c in BAD_SPEECH if "stream" not in c[0]],
+    ids=[e for c, e in BAD_SPEECH if "stream" not in c],
+)
+async def test_speech_request_checks_as_create_speech_does_and_sends_nothing(
+    client: VeniceClient, standin: StandIn, change: dict[str, Any], expected: str
+) -> None:
+    with pytest.raises(InvalidRequestError, match=expected):
+        await client.audio.speech_request(**{**SAY, **change})
+    request = await client.audio.speech_request(**SAY, response_format="flac", speed=1.5)
+    assert request.body == {**SAY, "response_format": "flac", "speed": 1.5}
+    assert request.model is not None and request.model.id == SAY["model"]
+    assert standin.count(SPEECH) == 0
+
+
 async def test_cloned_and_custom_voice_ids_pass_validation(
     client: VeniceClient, standin: StandIn
 ) -> None:

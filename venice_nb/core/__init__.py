@@ -1,7 +1,7 @@
 """venice_nb.core: the async client for the Venice audio API (aiohttp + pydantic only)."""
 
 from ._version import __version__
-from .audio import REGION_LANGUAGE_MAPPING, Audio, SegmentProgress, SpeechStream
+from .audio import REGION_LANGUAGE_MAPPING, Audio, SegmentProgress, SpeechRequest, SpeechStream
 from .batch import (
     BatchItem,
     BatchPlan,
@@ -75,6 +75,7 @@ __all__ = [
     "RateLimitError",
     "ResponseFormat",
     "SegmentProgress",
+    "SpeechRequest",
     "SpeechStream",
     "StreamInterruptedError",
     "UnprocessableEntityError",

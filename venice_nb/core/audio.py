@@ -50,10 +50,28 @@ __all__ = [
     "REGION_LANGUAGE_MAPPING",
     "Audio",
     "SegmentProgress",
+    "SpeechRequest",
     "SpeechStream",
 ]
 
 MAX_INPUT_CHARS = 4096
+
+
+@dataclass(frozen=True)
+class SpeechRequest:
+    """A speech request checked as :meth:`Audio.create_speech` checks it, not sent: the JSON
+    body it would send and the model's catalog entry (``None`` when the catalog is not known)."""
+
+    body: dict[str, Any]
+    model: ModelInfo | None
+
+    def usd_cost(self) -> float | None:
+        """What speaking ``body["input"]`` costs at the catalog price, when the catalog says."""
+        if self.model is None:
+            return None
+        return self.model.usd_cost(characters=len(self.body["input"]))
+
+
 MAX_PROMPT_CHARS = 500
 DEFAULT_TRANSCRIBE_MODEL = "nvidia/parakeet-tdt-0.6b-v3"
 DEFAULT_CLONE_MODEL = "tts-chatterbox-hd"
@@ -323,6 +341,35 @@ class Audio:
         if checked_fmt is not None:
             body["response_format"] = checked_fmt
         return body, info
+
+    async def speech_request(
+        self,
+        *,
+        input: str,
+        model: str,
+        voice: str | Voice,
+        response_format: str | ResponseFormat | None = None,
+        speed: float | None = None,
+        language: str | None = None,
+        prompt: str | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+    ) -> SpeechRequest:
+        """Check a speech request without sending it: every argument, and the model, voice and
+        format against the catalog, raising what :meth:`create_speech` would raise. Batches and
+        scripts check all their requests this way before speaking any."""
+        body, info = await self._speech_body(
+            input=input,
+            model=model,
+            voice=voice,
+            response_format=response_format,
+            speed=speed,
+            language=language,
+            prompt=prompt,
+            temperature=temperature,
+            top_p=top_p,
+        )
+        return SpeechRequest(body, info)
 
     # -- speech -------------------------------------------------------------------------------
     async def create_speech(

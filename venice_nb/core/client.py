@@ -262,8 +262,12 @@ class VeniceClient:
         return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
 
     # -- retry policy ------------------------------------------------------------------------
-    def _backoff(self, attempt: int, headers: Any | None, status: int | None = None) -> float:
-        """Seconds to wait before retry ``attempt`` (1-based), from the server's hints or backoff."""
+    def retry_delay(
+        self, attempt: int, headers: Any | None = None, status: int | None = None
+    ) -> float:
+        """Seconds to wait before retry ``attempt`` (1-based): the answer's ``Retry-After`` (or
+        rate-limit reset, for a 429) when it lies within 0-60 s, else the client's jittered
+        exponential backoff. For callers that retry themselves, as batches do."""
         if headers is not None:
             hinted = _retry_after_seconds(headers, rate_limited=status == 429)
             # As openai-python: a hint is honoured only between 0 and 60 s; "nan", "soon" or an
@@ -282,7 +286,7 @@ class VeniceClient:
         path: str,
         status: int | None = None,
     ) -> None:
-        delay = self._backoff(attempt, headers, status)
+        delay = self.retry_delay(attempt, headers, status)
         logger.info(
             "venice_nb: %s %s failed (%s); retry %d/%d in %.2fs",
             method,

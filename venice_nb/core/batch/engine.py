@@ -141,7 +141,7 @@ class _Engine:
         estimate = []
         for (model, voice), items in by_combo.items():
             try:
-                body, info = await self.client.audio._speech_body(
+                request = await self.client.audio.speech_request(
                     input=items[0].text,
                     model=model,
                     voice=voice,
@@ -154,6 +154,7 @@ class _Engine:
                 raise InvalidRequestError(
                     f"Item {names}{more}: {exc.message}", param=exc.param
                 ) from None
+            body, info = dict(request.body), request.model
             body.pop("input")
             self.bodies[(model, voice)] = body
             self.prices[model] = info
@@ -257,7 +258,9 @@ class _Engine:
                         transient += 1
                         if transient < self.max_attempts:
                             self.sending.discard(task)
-                            delay = self.client._backoff(transient, exc.headers or None, exc.status)
+                            delay = self.client.retry_delay(
+                                transient, exc.headers or None, exc.status
+                            )
                             self.progress()
                             await asyncio.sleep(delay)
                             continue
