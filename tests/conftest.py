@@ -49,6 +49,27 @@ async def client(standin: StandIn) -> AsyncIterator[VeniceClient]:
 
 
 @pytest.fixture
+def offline_shell(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[InteractiveShell]:
+    """A real IPython shell with ``%load_ext venice_nb`` on the session's embedded offline engine
+    (no key), working in ``tmp_path`` as beside a notebook; afterwards the names its cells defined
+    and any ``%config VeniceMagics`` are gone."""
+    monkeypatch.delenv("VENICE_API_KEY", raising=False)
+    monkeypatch.delenv("VENICE_BASE_URL", raising=False)
+    monkeypatch.setenv("VENICE_NB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    if session._backend is not None and not session.get_backend().is_local:
+        session.reset_backend()
+    sh = InteractiveShell.instance()
+    before = set(sh.user_ns)
+    sh.run_line_magic("load_ext", "venice_nb")
+    yield sh
+    sh.config.pop("VeniceMagics", None)
+    sh.run_line_magic("unload_ext", "venice_nb")
+    for name in set(sh.user_ns) - before:
+        sh.user_ns.pop(name, None)
+
+
+@pytest.fixture
 def cloud_shell(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> Iterator[tuple[InteractiveShell, StandIn]]:

@@ -5,7 +5,6 @@ cached speech) %%venice_speak behaves as before."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from testkit.quality import word_error_rate
-from venice_nb import session
 from venice_nb.notebook.display import VNB_MIME, WIDGET_MIME
 from venice_nb.notebook.live import LiveSpeech
 from venice_nb.notebook.speech import Speech
@@ -27,19 +25,10 @@ TEXT = (
 
 
 @pytest.fixture
-def shell(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[InteractiveShell]:
-    monkeypatch.delenv("VENICE_API_KEY", raising=False)
-    monkeypatch.setenv("VENICE_NB_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)
-    if session._backend is not None and not session.get_backend().is_local:
-        session.reset_backend()
-    sh = InteractiveShell.instance()
-    sh.run_line_magic("load_ext", "venice_nb")
-    sh.run_line_magic("config", "VeniceMagics.widgets = 'always'")
-    yield sh
-    sh.config.pop("VeniceMagics", None)
-    sh.run_line_magic("unload_ext", "venice_nb")
-    sh.user_ns.pop("s", None)
+def shell(offline_shell: InteractiveShell) -> InteractiveShell:
+    """The offline shell with widgets always on, as in a live frontend."""
+    offline_shell.run_line_magic("config", "VeniceMagics.widgets = 'always'")
+    return offline_shell
 
 
 def speak(sh: InteractiveShell, line: str = "") -> tuple[Speech, list[dict[str, object]]]:

@@ -6,7 +6,6 @@ import asyncio
 import collections
 import re
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,21 +31,9 @@ SENTENCE = "It is a fine day to test transcripts, and every word should carry it
 
 
 @pytest.fixture
-def shell(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[InteractiveShell]:
+def shell(offline_shell: InteractiveShell) -> InteractiveShell:
     """A real shell with the extension loaded, on the session's embedded offline engine."""
-    monkeypatch.delenv("VENICE_API_KEY", raising=False)
-    monkeypatch.delenv("VENICE_BASE_URL", raising=False)
-    monkeypatch.setenv("VENICE_NB_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)  # --out must stay inside the working folder, as beside a notebook
-    if session._backend is not None and not session.get_backend().is_local:
-        session.reset_backend()
-    sh = InteractiveShell.instance()
-    sh.run_line_magic("load_ext", "venice_nb")
-    yield sh
-    sh.config.pop("VeniceMagics", None)
-    sh.run_line_magic("unload_ext", "venice_nb")
-    for name in ("s", "t", "w", "audio", "client", "name"):
-        sh.user_ns.pop(name, None)
+    return offline_shell
 
 
 def run(sh: InteractiveShell, cell: str) -> tuple[Any, str, str]:

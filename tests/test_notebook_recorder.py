@@ -5,7 +5,6 @@ stored, and the fallback outside a live frontend. Messages are fed as the widget
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ from ipywidgets.widgets.widget import _instances
 
 from testkit.audio_fixtures import encode_with
 from testkit.quality import word_error_rate
-from venice_nb import session
 from venice_nb.notebook import api
 from venice_nb.notebook.display import VNB_MIME, WIDGET_MIME
 from venice_nb.notebook.embed import _decode_s16
@@ -51,20 +49,10 @@ def spoken(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 
 @pytest.fixture
-def shell(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[InteractiveShell]:
-    monkeypatch.delenv("VENICE_API_KEY", raising=False)
-    monkeypatch.setenv("VENICE_NB_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)
-    if session._backend is not None and not session.get_backend().is_local:
-        session.reset_backend()
-    sh = InteractiveShell.instance()
-    sh.run_line_magic("load_ext", "venice_nb")
-    sh.run_line_magic("config", "VeniceMagics.widgets = 'always'")
-    yield sh
-    sh.config.pop("VeniceMagics", None)
-    sh.run_line_magic("unload_ext", "venice_nb")
-    for name in ("rec", "r"):
-        sh.user_ns.pop(name, None)
+def shell(offline_shell: InteractiveShell) -> InteractiveShell:
+    """The offline shell with widgets always on, as in a live frontend."""
+    offline_shell.run_line_magic("config", "VeniceMagics.widgets = 'always'")
+    return offline_shell
 
 
 class View:
