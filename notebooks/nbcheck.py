@@ -44,8 +44,10 @@ MASKS = [
     (re.compile(r'"created": \d+'), '"created": TIME'),
     (re.compile(r'"model_id": "[0-9a-f]{32}"'), '"model_id": "ID"'),
 ]
-_TOKEN = re.compile(r"\d+(?::\d\d)+|\d+(?:\.\d+)?|[^\W\d]+|[^\w\s]")
-_NUMBER = re.compile(r"\d+(?::\d\d)+|\d+(?:\.\d+)?")
+# Numbers: clock stamps, numbers with thousands separators ("2,151,213" is one number), others.
+_NUM = r"\d+(?::\d\d)+|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
+_TOKEN = re.compile(_NUM + r"|[^\W\d]+|[^\w\s]")
+_NUMBER = re.compile(_NUM)
 
 
 def sanitize(text: str) -> str:
@@ -90,7 +92,7 @@ class TextDiff:
 def _value(token: str) -> float:
     """A number token's value; ``mm:ss`` and ``h:mm:ss`` stamps in seconds."""
     seconds = 0.0
-    for part in token.split(":"):
+    for part in token.replace(",", "").split(":"):
         seconds = seconds * 60 + float(part)
     return seconds
 

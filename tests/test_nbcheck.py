@@ -29,6 +29,13 @@ def test_a_number_far_off_fails() -> None:
     assert not diff.ok and ("2.600", "9.600") in diff.far_numbers
 
 
+def test_a_number_with_thousands_separators_is_one_number() -> None:
+    """A file of 2,151,213 bytes that became 2,180,725 moved 1.4 %, not from 213 to 725."""
+    assert compare_text("chapter.mp3: 2,151,213 bytes", "chapter.mp3: 2,180,725 bytes").ok
+    assert not compare_text("chapter.mp3: 2,151,213 bytes", "chapter.mp3: 3,180,725 bytes").ok
+    assert compare_text("values 1, 2, 3", "values 1, 2, 3").ok
+
+
 def test_changed_text_beyond_the_budget_fails() -> None:
     before = "The library opens at nine in the morning and students arrive early."
     assert compare_text(before, before.replace("nine", "ten")).ok  # one word: within budget
