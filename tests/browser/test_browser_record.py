@@ -1,8 +1,9 @@
 """%venice_record in JupyterLab 4 and Notebook 7, in headless Chromium with a fake microphone fed
 from a WAV of known speech (spoken by the offline engine): the recorder records, stops by itself,
 the transcript view appears with the words of the file (WER at most 15 %), the variable holds the
-Recording, and the saved notebook keeps recording and transcript. With the microphone denied the
-output says so in one line. Waits are for the events checked, with generous bounds."""
+Recording, and the saved notebook keeps recording and transcript. With the microphone denied, with
+no capture device, or on a page that is not a secure context, the output says so in one line and
+the variable stays unset. Waits are for the events checked, with generous bounds."""
 
 from __future__ import annotations
 
