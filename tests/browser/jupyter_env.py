@@ -20,7 +20,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +46,11 @@ def _free_port() -> int:
 class JupyterServer:
     """``jupyter lab`` on a free loopback port, in its own config/data/runtime dirs."""
 
-    def __init__(self, base: Path, extra_env: dict[str, str]) -> None:
+    def __init__(
+        self, base: Path, extra_env: dict[str, str], extra_args: Sequence[str] = ()
+    ) -> None:
         self.base = base
+        self.extra_args = list(extra_args)
         self.root = base / "work"
         self.root.mkdir(parents=True)
         data = base / "data"
@@ -94,6 +97,7 @@ class JupyterServer:
                 "--ServerApp.port_retries=0",
                 "--LabApp.news_url=",
                 "--MappingKernelManager.cull_idle_timeout=0",
+                *self.extra_args,
             ],
             cwd=self.root,
             env=self.env,
@@ -136,9 +140,11 @@ class JupyterServer:
             raw = answer.read()
         return json.loads(raw) if raw else None
 
-    def url(self, frontend: str, name: str) -> str:
+    def url(self, frontend: str, name: str, host: str = "127.0.0.1") -> str:
+        """The notebook's page; ``host`` another name for 127.0.0.1 (the browser must resolve it
+        there and the server must accept it, see ``ServerApp.local_hostnames``)."""
         path = f"lab/tree/{name}" if frontend == "lab" else f"notebooks/{name}"
-        return f"http://127.0.0.1:{self.port}/{path}?token={self.token}"
+        return f"http://{host}:{self.port}/{path}?token={self.token}"
 
     def write_notebook(self, name: str, cells: list[str]) -> Path:
         """A notebook of code ``cells`` in the server's root, on the test kernel spec."""

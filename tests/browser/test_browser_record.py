@@ -1,8 +1,9 @@
 """%venice_record in JupyterLab 4 and Notebook 7, in headless Chromium with a fake microphone fed
 from a WAV of known speech (spoken by the offline engine): the recorder records, stops by itself,
 the transcript view appears with the words of the file (WER at most 15 %), the variable holds the
-Recording, and the saved notebook keeps recording and transcript. With the microphone denied the
-output says so in one line. Waits are for the events checked, with generous bounds."""
+Recording, and the saved notebook keeps recording and transcript. With the microphone denied, with
+no capture device, or on a page that is not a secure context, the output says so in one line and
+the variable stays unset. Waits are for the events checked, with generous bounds."""
 
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ SPOKEN = (
 )
 LONG_WAIT = 240_000
 RECORDER = ".vnb-output .vnb-recorder:visible"
+INSECURE_HOST = "vnb-insecure.test"
+"""Another name for 127.0.0.1, which Chromium resolves there: over http it is not a secure
+context (only localhost and 127.0.0.1 are)."""
 
 
 @pytest.fixture(scope="module")
@@ -62,14 +66,18 @@ def jupyter(offline_env: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     pytest.importorskip("notebook")
     if not (LABEXTENSION / "package.json").exists():
         pytest.fail("venice_nb's extension is not built: run `python labextension/build.py`.")
-    server = JupyterServer(tmp_path_factory.mktemp("jupyter-rec"), {})
+    # Also answers as INSECURE_HOST (a name Jupyter would otherwise refuse as non-local).
+    hostnames = [f"--ServerApp.local_hostnames={h}" for h in ("localhost", INSECURE_HOST)]
+    server = JupyterServer(tmp_path_factory.mktemp("jupyter-rec"), {}, hostnames)
     server.start()
     yield server
     server.stop()
 
 
-def _open_and_run_all(page: Any, server: JupyterServer, frontend: str, name: str) -> None:
-    url = server.url(frontend, name) + ("&reset" if frontend == "lab" else "")  # no old tabs
+def _open_and_run_all(
+    page: Any, server: JupyterServer, frontend: str, name: str, host: str = "127.0.0.1"
+) -> None:
+    url = server.url(frontend, name, host) + ("&reset" if frontend == "lab" else "")  # no old tabs
     page.goto(url, wait_until="domcontentloaded", timeout=120_000)
     page.wait_for_selector(".jp-Notebook .jp-Cell:visible", timeout=120_000)
     _wait_kernel_idle(server)
@@ -152,32 +160,95 @@ def test_record_from_the_microphone_into_a_transcript(
             jupyter.shut_down_kernels()
 
 
-@pytest.mark.parametrize("frontend", ["lab", "notebook"])
-def test_denied_microphone_says_so_in_one_line(jupyter: JupyterServer, frontend: str) -> None:
-    name = f"denied-{frontend}.ipynb"
-    jupyter.write_notebook(name, ["%load_ext venice_nb", "%venice_record --var rec"])
-    for browser in _launch(["--use-fake-device-for-media-stream"]):
-        context = browser.new_context(viewport={"width": 1200, "height": 900}, permissions=[])
+def _record_fails_in_one_line(
+    server: JupyterServer,
+    frontend: str,
+    case: str,
+    line: str,
+    *,
+    flags: list[str],
+    permissions: list[str],
+    host: str = "127.0.0.1",
+) -> bool:
+    """Open ``%venice_record --var rec`` in a Chromium launched with ``flags`` and press Record:
+    the cell's output becomes ``line`` alone, and ``rec`` stays unset (the cell after it, run
+    again, says so). Returns the page's ``window.isSecureContext``."""
+    name = f"{case}-{frontend}.ipynb"
+    server.write_notebook(
+        name, ["%load_ext venice_nb", "%venice_record --var rec", "print('rec' in globals())"]
+    )
+    for browser in _launch(flags):
+        context = browser.new_context(
+            viewport={"width": 1200, "height": 900}, permissions=permissions
+        )
         page = context.new_page()
         try:
-            _open_and_run_all(page, jupyter, frontend, name)
+            _open_and_run_all(page, server, frontend, name, host)
             page.wait_for_selector(f"{RECORDER}[data-state='idle']", timeout=LONG_WAIT)
             page.locator(f"{RECORDER} .vnb-rec-record").click()
+            # The kernel's answer replaces the recorder ("venice_nb: " is in no recorder view).
             page.wait_for_selector(
-                ".jp-OutputArea-output:has-text('Microphone access was denied')", timeout=60_000
+                f".jp-OutputArea-output:has-text('venice_nb: {line[:24]}')", timeout=60_000
             )
-            cell = page.locator(".jp-Notebook .jp-Cell:visible").nth(1)
-            outputs = cell.locator(".jp-OutputArea-output")
-            texts = [t.strip() for t in outputs.all_inner_texts() if t.strip()]
-            assert len(texts) == 1 and texts[0].count("\n") == 0, texts
-            assert "allow the microphone" in texts[0]
+            cells = page.locator(".jp-Notebook .jp-Cell:visible")
+            outputs = cells.nth(1).locator(".jp-OutputArea-output").all_inner_texts()
+            assert [t.strip() for t in outputs if t.strip()] == [f"venice_nb: {line}"], outputs
+            last = cells.nth(2)
+            last.click()
+            page.keyboard.press("Shift+Enter")
+            last.locator(".jp-InputPrompt:has-text('[4]')").wait_for(timeout=60_000)
+            assert last.locator(".jp-OutputArea-output").inner_text().strip() == "False"
+            return bool(page.evaluate("window.isSecureContext"))
         except Exception:
-            page.screenshot(path=str(jupyter.base / f"denied-{frontend}.png"), full_page=True)
-            print(jupyter.log())
+            page.screenshot(path=str(server.base / f"{case}-{frontend}.png"), full_page=True)
+            print(server.log())
             raise
         finally:
             context.close()
-            jupyter.shut_down_kernels()
+            server.shut_down_kernels()
+    raise AssertionError("no browser")
+
+
+@pytest.mark.parametrize("frontend", ["lab", "notebook"])
+def test_denied_microphone_says_so_in_one_line(jupyter: JupyterServer, frontend: str) -> None:
+    line = (
+        "Microphone access was denied; allow the microphone for this page in the browser's "
+        "site settings, then run the cell again."
+    )
+    flags = ["--use-fake-device-for-media-stream"]
+    _record_fails_in_one_line(jupyter, frontend, "denied", line, flags=flags, permissions=[])
+
+
+@pytest.mark.parametrize("frontend", ["lab", "notebook"])
+def test_no_microphone_says_so_in_one_line(jupyter: JupyterServer, frontend: str) -> None:
+    """The microphone allowed, but no capture device: headless Chromium without the fake device
+    has none (enumerateDevices lists nothing), and getUserMedia rejects with NotFoundError."""
+    line = (
+        "No microphone was found; connect one (or pick an input in the system settings), "
+        "then run the cell again."
+    )
+    _record_fails_in_one_line(
+        jupyter, frontend, "nodevice", line, flags=[], permissions=["microphone"]
+    )
+
+
+@pytest.mark.parametrize("frontend", ["lab", "notebook"])
+def test_insecure_page_says_so_in_one_line(jupyter: JupyterServer, frontend: str) -> None:
+    """The same server reached as http://vnb-insecure.test is not a secure context: the recorder
+    says so before asking for the microphone (which is there, fake, and allowed)."""
+    line = (
+        "Recording needs a secure page (https:// or http://localhost); open Jupyter through "
+        "one of those, then run the cell again."
+    )
+    flags = [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--host-resolver-rules=MAP {INSECURE_HOST} 127.0.0.1",
+    ]
+    secure = _record_fails_in_one_line(
+        jupyter, frontend, "insecure", line, flags=flags, permissions=[], host=INSECURE_HOST
+    )
+    assert secure is False
 
 
 def test_kernel_restart_mid_recording_says_nothing_was_saved(
