@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import os
 import signal
 import sys
@@ -470,6 +471,11 @@ def test_speak_many_draws_a_text_progress_bar_outside_notebooks(
     assert report.ok
     err = capsys.readouterr().err
     assert "Speaking: 100%" in err and "3/3" in err and "done 3, skipped 0, failed 0" in err
+    for frame in re.split(r"[\r\n]", err):  # every drawn count agrees with its own text
+        count = re.search(r"\b(\d+)/3\b", frame)
+        parts = re.search(r"done (\d+), skipped (\d+), failed (\d+)", frame)
+        if count and parts:
+            assert int(count.group(1)) == sum(map(int, parts.groups())), frame
 
 
 # -- the command line -----------------------------------------------------------------------------

@@ -145,8 +145,9 @@ class _Bar:
         if state == self._shown:
             return
         self._shown = state
-        self._bar.update(progress.finished - self._bar.n)
+        # The text first: update() may redraw, and must not show the new count with old text.
         self._bar.set_postfix_str(text, refresh=False)
+        self._bar.update(progress.finished - self._bar.n)
         self._bar.refresh()
 
     def close(self) -> None:

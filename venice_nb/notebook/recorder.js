@@ -18,15 +18,6 @@ const SAVE_TIMEOUT_MS = 30000;
 const ACK_TIMEOUT_MS = 5000;
 const LOST =
   "The kernel restarted or stopped during the recording: nothing was saved; run the cell again.";
-const MESSAGES = {
-  denied:
-    "Microphone access was denied; allow the microphone for this page in the browser's site settings, then run the cell again.",
-  nodevice: "No microphone was found; connect one, then run the cell again.",
-  busy: "The microphone is in use by another application; close it, then run the cell again.",
-  insecure:
-    "Recording needs a secure page (https:// or http://localhost); open Jupyter through one of those, then run the cell again.",
-  unsupported: "This browser cannot record audio (no MediaRecorder).",
-};
 
 function clock(seconds) {
   const s = Math.max(0, Math.floor(seconds));
@@ -114,7 +105,8 @@ function render({ model, el }) {
   }
 
   function fail(reason, detail) {
-    setState("error", MESSAGES[reason] || `Recording failed: ${detail}`);
+    const messages = model.get("messages") || {};  // BROWSER_ERRORS of recorder.py
+    setState("error", messages[reason] || `Recording failed: ${detail}`);
     send({ type: "error", reason, message: String(detail || "") });
   }
 

@@ -224,6 +224,8 @@ class RecorderWidget(anywidget.AnyWidget):
 
     seconds = traitlets.Float(None, allow_none=True).tag(sync=True)
     transcribe = traitlets.Bool(False).tag(sync=True)
+    messages = traitlets.Dict(BROWSER_ERRORS).tag(sync=True)
+    """The one-line failures the browser shows at once (the same lines the cell keeps)."""
     message = traitlets.Unicode("").tag(sync=True)
     state = traitlets.Unicode("idle").tag(sync=True)
 
