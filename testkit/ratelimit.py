@@ -15,17 +15,15 @@ import asyncio
 import hashlib
 import json
 import os
-import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
 from aiohttp import web
 
-API_PREFIX = "/api/v1"
+from .loopback import API_PREFIX, LoopbackServer
+
 CONTENT_TYPES = {
     "mp3": "audio/mpeg",
     "opus": "audio/opus",
@@ -66,7 +64,7 @@ def stub_audio(text: str, voice: str, fmt: str) -> bytes:
     return b"STUB" + digest * 8
 
 
-class RateLimitedStub:
+class RateLimitedStub(LoopbackServer):
     """The speech endpoint on 127.0.0.1 behind a rate limit, counting requests per text."""
 
     def __init__(
@@ -78,6 +76,7 @@ class RateLimitedStub:
         latency: float = 0.0,
         api_key: str = "test-key",
     ) -> None:
+        super().__init__()
         self.limit = limit
         self.window = window
         self.kind = kind
@@ -89,15 +88,11 @@ class RateLimitedStub:
         """Speech answered with audio per text."""
         self.statuses: Counter[int] = Counter()
         self.faults: dict[str, deque[int]] = {}
-        self.base_url = ""
         self._catalog = _catalog()
         self._window_start = 0.0
         self._window_count = 0
         self._accepted: deque[float] = deque()
-        self._runner: web.AppRunner | None = None
         self._changed: asyncio.Condition | None = None
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- what tests look at
 
@@ -118,45 +113,14 @@ class RateLimitedStub:
     # -- lifecycle
 
     async def start(self) -> str:
-        """Listen on an ephemeral 127.0.0.1 port; returns the base URL ending in /api/v1."""
-        self._changed = asyncio.Condition()
+        self._changed = asyncio.Condition()  # of the loop that serves
+        return await super().start()
+
+    def build_app(self) -> web.Application:
         app = web.Application()
         app.router.add_get(f"{API_PREFIX}/models", self._models)
         app.router.add_post(f"{API_PREFIX}/audio/speech", self._speech)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self._runner = runner
-        self.base_url = f"http://127.0.0.1:{runner.addresses[0][1]}{API_PREFIX}"
-        return self.base_url
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            await runner.cleanup()
-
-    async def __aenter__(self) -> RateLimitedStub:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    @contextmanager
-    def in_thread(self) -> Iterator[str]:
-        """Serve from a thread of its own (for code under test that blocks the caller's thread)."""
-        loop = asyncio.new_event_loop()
-        base_url = loop.run_until_complete(self.start())
-        thread = threading.Thread(target=loop.run_forever, name="ratelimit-stub", daemon=True)
-        thread.start()
-        try:
-            yield base_url
-        finally:
-            asyncio.run_coroutine_threadsafe(self.close(), loop).result(10)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10)
-            loop.close()
+        return app
 
     # -- the limit
 

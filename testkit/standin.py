@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import av
 import jsonschema
@@ -32,7 +32,8 @@ import yaml
 from aiohttp import web
 from multidict import CIMultiDict
 
-API_PREFIX = "/api/v1"
+from .loopback import API_PREFIX, LoopbackServer
+
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 """Largest accepted upload (the file part of a multipart request): 25 MB."""
 
@@ -491,8 +492,13 @@ class _Answer:
 _REC = web.RequestKey("venice_standin_record", RecordedRequest)
 
 
-class StandIn:
+class StandIn(LoopbackServer):
     """The Venice audio API on 127.0.0.1, strict about the contract, with fault injection."""
+
+    runner_options: ClassVar[dict[str, Any]] = {
+        **LoopbackServer.runner_options,
+        "handler_cancellation": True,
+    }
 
     def __init__(
         self,
@@ -505,6 +511,7 @@ class StandIn:
     ) -> None:
         if not 0.0 <= fault_rate <= 1.0:
             raise ValueError(f"fault_rate must be between 0 and 1, not {fault_rate}.")
+        super().__init__()
         self.api_key = api_key
         self.latency = latency
         self.fault_rate = fault_rate
@@ -516,53 +523,26 @@ class StandIn:
         """Voice handles minted by POST /audio/voices, mapped to the model they belong to."""
         self.rate_limit_requests = 500
         self.rate_limit_tokens = 1_000_000
-        self.base_url = ""
         self.contract = load_contract(shared_dir())
         self._rng = random.Random(seed)
         self._queued: dict[str, deque[Fault]] = {}
         self._window_start = time.time()
         self._window_requests = 0
         self._window_tokens = 0
-        self._runner: web.AppRunner | None = None
         self._speech_schema = self.contract.validator("CreateSpeechRequestSchema")
         self._transcription_schema = self.contract.validator("CreateTranscriptionRequestSchema")
         self._voices_schema = self.contract.validator("CreateClonedVoiceRequestSchema", closed=True)
 
     # -- lifecycle
 
-    async def start(self) -> str:
-        """Listen on an ephemeral 127.0.0.1 port; returns the base URL ending in /api/v1."""
-        if self._runner is not None:
-            return self.base_url
+    def build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
         app.on_response_prepare.append(self._on_prepare)
         app.router.add_get(f"{API_PREFIX}/models", self._models)
         app.router.add_post(f"{API_PREFIX}/audio/speech", self._speech)
         app.router.add_post(f"{API_PREFIX}/audio/transcriptions", self._transcriptions)
         app.router.add_post(f"{API_PREFIX}/audio/voices", self._voices)
-        runner = web.AppRunner(
-            app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5
-        )
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self._runner = runner
-        port = runner.addresses[0][1]
-        self.base_url = f"http://127.0.0.1:{port}{API_PREFIX}"
-        return self.base_url
-
-    async def close(self) -> None:
-        """Stop listening and drop open connections."""
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            await runner.cleanup()
-
-    async def __aenter__(self) -> StandIn:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+        return app
 
     # -- test API
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
-import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -74,23 +72,16 @@ def cloud_shell(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> Iterator[tuple[InteractiveShell, StandIn]]:
     """A shell whose backend is the stand-in (on its own thread and loop), with a key set."""
-    loop = asyncio.new_event_loop()
     server = StandIn(api_key=API_KEY)
-    base_url = loop.run_until_complete(server.start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("VENICE_BASE_URL", base_url)
-    monkeypatch.setenv("VENICE_API_KEY", API_KEY)
-    monkeypatch.setenv("VENICE_NB_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(session, "_backend", None)
-    sh = InteractiveShell.instance()
-    sh.run_line_magic("load_ext", "venice_nb")
-    try:
-        yield sh, server
-    finally:
-        sh.run_line_magic("unload_ext", "venice_nb")
-        runner.shutdown()
-        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        loop.close()
+    with server.in_thread() as base_url:
+        monkeypatch.setenv("VENICE_BASE_URL", base_url)
+        monkeypatch.setenv("VENICE_API_KEY", API_KEY)
+        monkeypatch.setenv("VENICE_NB_CACHE_DIR", str(tmp_path / "cache"))
+        monkeypatch.setattr(session, "_backend", None)
+        sh = InteractiveShell.instance()
+        sh.run_line_magic("load_ext", "venice_nb")
+        try:
+            yield sh, server
+        finally:
+            sh.run_line_magic("unload_ext", "venice_nb")
+            runner.shutdown()

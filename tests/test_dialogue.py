@@ -12,7 +12,6 @@ import asyncio
 import io
 import json
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from aiohttp import web
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
+from testkit.loopback import LoopbackServer
 from testkit.standin import (
     CONTENT_TYPES,
     StandIn,
@@ -497,18 +497,25 @@ def test_the_result_is_durable_data_with_the_audio_stored_once(
 
 
 # -- lines in flight together, order kept -------------------------------------------------------
-class HoldingStub:
+class HoldingStub(LoopbackServer):
     """A tiny Venice stand-in on 127.0.0.1: the catalog from the contract, and speech that
     holds the first ``width`` requests until all of them have arrived, then answers them
     last-come first-served, so the lines complete in reverse order."""
 
     def __init__(self, width: int) -> None:
+        super().__init__()
         self.width = width
         self.held: list[asyncio.Event] = []
         self.in_flight = 0
         self.most_in_flight = 0
         self.starved = False
         self.models = [m for m in load_contract(shared_dir()).models if m["type"] == "tts"]
+
+    def build_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/api/v1/models", self.list_models)
+        app.router.add_post("/api/v1/audio/speech", self.speech)
+        return app
 
     async def list_models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "type": "tts", "data": self.models})
@@ -546,29 +553,15 @@ class HoldingStub:
 @pytest.fixture
 def holding_stub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[HoldingStub]:
     stub = HoldingStub(width=3)
-    app = web.Application()
-    app.router.add_get("/api/v1/models", stub.list_models)
-    app.router.add_post("/api/v1/audio/speech", stub.speech)
-    loop = asyncio.new_event_loop()
-    app_runner = web.AppRunner(app)
-    loop.run_until_complete(app_runner.setup())
-    site = web.TCPSite(app_runner, "127.0.0.1", 0)
-    loop.run_until_complete(site.start())
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("VENICE_BASE_URL", f"http://127.0.0.1:{port}/api/v1")
-    monkeypatch.setenv("VENICE_API_KEY", "test-key")
-    monkeypatch.setenv("VENICE_NB_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(session, "_backend", None)
-    try:
-        yield stub
-    finally:
-        runner.shutdown()
-        asyncio.run_coroutine_threadsafe(app_runner.cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        loop.close()
+    with stub.in_thread() as base_url:
+        monkeypatch.setenv("VENICE_BASE_URL", base_url)
+        monkeypatch.setenv("VENICE_API_KEY", "test-key")
+        monkeypatch.setenv("VENICE_NB_CACHE_DIR", str(tmp_path / "cache"))
+        monkeypatch.setattr(session, "_backend", None)
+        try:
+            yield stub
+        finally:
+            runner.shutdown()
 
 
 def test_lines_are_in_flight_together_and_kept_in_order(holding_stub: HoldingStub) -> None:
