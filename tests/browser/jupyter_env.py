@@ -181,6 +181,30 @@ class JupyterServer:
 
 
 @contextlib.contextmanager
+def running_jupyter(
+    base: Path, extra_args: Sequence[str] = (), needs: Sequence[str] = ("jupyterlab", "notebook")
+) -> Iterator[JupyterServer]:
+    """A started :class:`JupyterServer` with venice_nb's extension, stopped afterwards; the test
+    is skipped when a frontend package in ``needs`` is missing, failed when the extension is not
+    built."""
+    import pytest
+
+    for name in needs:
+        pytest.importorskip(name)
+    if not (LABEXTENSION / "package.json").exists():
+        pytest.fail(
+            "venice_nb's JupyterLab extension is not built: run `python labextension/build.py` "
+            "(needs node and npm), as .ci/run does."
+        )
+    server = JupyterServer(base, {}, extra_args)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
 def voila_server(notebook: Path, workdir: Path) -> Iterator[str]:
     """Voila serving ``notebook`` on 127.0.0.1, with venice_nb's extension installed as the wheel
     installs it; yields the page's URL."""

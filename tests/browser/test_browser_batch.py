@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyter_env import LABEXTENSION, JupyterServer
+from jupyter_env import JupyterServer, running_jupyter
 from test_browser_jupyter import _menu, _wait_kernel_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.local, pytest.mark.slow]
@@ -25,14 +25,10 @@ BAR = ".jp-OutputArea-output .widget-hprogress"
 
 @pytest.fixture(scope="module")
 def jupyter(offline_env: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    pytest.importorskip("jupyterlab")
-    pytest.importorskip("ipywidgets")
-    if not (LABEXTENSION / "package.json").exists():
-        pytest.fail("venice_nb's extension is not built: run `python labextension/build.py`.")
-    server = JupyterServer(tmp_path_factory.mktemp("jupyter-batch"), {})
-    server.start()
-    yield server
-    server.stop()
+    with running_jupyter(
+        tmp_path_factory.mktemp("jupyter-batch"), needs=("jupyterlab", "ipywidgets")
+    ) as server:
+        yield server
 
 
 def test_speak_many_draws_a_widget_bar_that_reaches_its_total(

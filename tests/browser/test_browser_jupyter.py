@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from conftest import PARAGRAPH
-from jupyter_env import LABEXTENSION, JupyterServer
+from jupyter_env import JupyterServer, running_jupyter
 
 pytestmark = [pytest.mark.browser, pytest.mark.local, pytest.mark.slow]
 
@@ -45,17 +45,8 @@ LONG_WAIT = 240_000
 
 @pytest.fixture(scope="module")
 def jupyter(offline_env: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    pytest.importorskip("jupyterlab")
-    pytest.importorskip("notebook")
-    if not (LABEXTENSION / "package.json").exists():
-        pytest.fail(
-            "venice_nb's JupyterLab extension is not built: run `python labextension/build.py` "
-            "(needs node and npm), as .ci/run does."
-        )
-    server = JupyterServer(tmp_path_factory.mktemp("jupyter"), {})
-    server.start()
-    yield server
-    server.stop()
+    with running_jupyter(tmp_path_factory.mktemp("jupyter")) as server:
+        yield server
 
 
 def _menu(page: Any, menu: str, item: str) -> None:

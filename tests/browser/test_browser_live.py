@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyter_env import LABEXTENSION, JupyterServer
+from jupyter_env import JupyterServer, running_jupyter
 from live_probe import run_live, write_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.local, pytest.mark.slow]
@@ -18,14 +18,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.local, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def jupyter(offline_env: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    pytest.importorskip("jupyterlab")
-    pytest.importorskip("notebook")
-    if not (LABEXTENSION / "package.json").exists():
-        pytest.fail("venice_nb's extension is not built: run `python labextension/build.py`.")
-    server = JupyterServer(tmp_path_factory.mktemp("jupyter-live"), {})
-    server.start()
-    yield server
-    server.stop()
+    with running_jupyter(tmp_path_factory.mktemp("jupyter-live")) as server:
+        yield server
 
 
 @pytest.mark.parametrize("frontend", ["lab", "notebook"])

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from conftest import CHROMIUM, CHROMIUM_ARGS
-from jupyter_env import LABEXTENSION, JupyterServer, voila_server
+from jupyter_env import JupyterServer, running_jupyter, voila_server
 from test_browser_jupyter import MIME, _menu, _saved_outputs, _wait_kernel_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.local, pytest.mark.slow]
@@ -62,16 +62,10 @@ def _launch(extra: list[str]) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def jupyter(offline_env: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    pytest.importorskip("jupyterlab")
-    pytest.importorskip("notebook")
-    if not (LABEXTENSION / "package.json").exists():
-        pytest.fail("venice_nb's extension is not built: run `python labextension/build.py`.")
     # Also answers as INSECURE_HOST (a name Jupyter would otherwise refuse as non-local).
     hostnames = [f"--ServerApp.local_hostnames={h}" for h in ("localhost", INSECURE_HOST)]
-    server = JupyterServer(tmp_path_factory.mktemp("jupyter-rec"), {}, hostnames)
-    server.start()
-    yield server
-    server.stop()
+    with running_jupyter(tmp_path_factory.mktemp("jupyter-rec"), hostnames) as server:
+        yield server
 
 
 def _open_and_run_all(
