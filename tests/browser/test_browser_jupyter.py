@@ -72,6 +72,36 @@ def _saved_outputs(path: Path) -> list[dict[str, Any]]:
     return [o for cell in nb["cells"] for o in cell.get("outputs", [])]
 
 
+def _check_keyboard(page: Any) -> None:
+    """The transcript is one Tab stop; arrow keys move between words without reaching the
+    notebook's shortcuts (ArrowDown would select the next cell); Enter plays from the word."""
+    root = page.locator(f"{TRANSCRIPT}:visible").first
+    state = """root => {
+        const targets = [...root.querySelectorAll('.vnb-stamp, .vnb-speaker, .vnb-word')];
+        const cells = [...root.closest('.jp-Notebook').querySelectorAll('.jp-Cell')];
+        return {stops: root.querySelectorAll('[tabindex="0"]').length,
+                focused: targets.indexOf(document.activeElement),
+                start: Number(document.activeElement.dataset.start),
+                cell: cells.findIndex(c => c.classList.contains('jp-mod-active'))}; }"""
+    root.evaluate(
+        """root => { const a = root.querySelector('audio'); window.vnbKeySeeks = [];
+        a.addEventListener('seeking', () => window.vnbKeySeeks.push(a.currentTime)); }"""
+    )
+    root.locator(".vnb-word").nth(9).focus()
+    before = root.evaluate(state)
+    assert before["stops"] == 1 and before["focused"] >= 9, before
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    after = root.evaluate(state)
+    assert after["focused"] == before["focused"] + 2 and after["stops"] == 1, (before, after)
+    assert after["cell"] == before["cell"], (before, after)  # the keys stayed in the transcript
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => window.vnbKeySeeks.length >= 1", timeout=30_000)
+    seek = page.evaluate("window.vnbKeySeeks[0]")
+    assert abs(seek - after["start"]) <= 0.05, (seek, after)
+    root.evaluate("root => root.querySelector('audio').pause()")
+
+
 def _check_outputs(page: Any, *, live: bool) -> None:
     """Every venice_nb output works: player, transcript (seek, highlight), explorer, picker."""
     page.wait_for_selector(f"{TRANSCRIPT}[data-wired='1'] .vnb-word", timeout=LONG_WAIT)
@@ -119,6 +149,7 @@ def _check_outputs(page: Any, *, live: bool) -> None:
     seen = page.evaluate("window.vnbActive")
     assert seen[0] >= 9 and seen == sorted(seen), seen
     page.evaluate("sel => document.querySelector(sel + ' audio').pause()", TRANSCRIPT)
+    _check_keyboard(page)
 
     _check_dialogue(page)
 

@@ -70,6 +70,36 @@ def test_clicking_a_word_seeks_to_its_start(browser: Any, notebook_page: str) ->
     page.context.close()
 
 
+def test_the_keyboard_reaches_and_plays_every_word(browser: Any, notebook_page: str) -> None:
+    """Tab reaches the transcript once (its first stamp), End goes to the last word, Enter
+    plays from it; arrows step back word by word."""
+    page = _open(browser, notebook_page)
+    page.wait_for_selector(f"{TRANSCRIPT}[data-wired='1']", timeout=15_000)
+    page.wait_for_function(f"document.querySelector('{TRANSCRIPT} audio').readyState >= 1")
+    focused = "() => document.activeElement.className + ' ' + document.activeElement.textContent"
+    page.locator(f"{TRANSCRIPT} audio").focus()
+    for _ in range(10):  # past the player's own controls to the transcript
+        page.keyboard.press("Tab")
+        if "vnb-stamp" in page.evaluate(focused):
+            break
+    assert page.evaluate(focused).startswith("vnb-stamp [00:00]"), page.evaluate(focused)
+    page.keyboard.press("End")
+    last = page.locator(f"{TRANSCRIPT} .vnb-word").last
+    assert page.evaluate("() => document.activeElement.dataset.start") == last.get_attribute(
+        "data-start"
+    )
+    page.keyboard.press("ArrowLeft")
+    one_before = page.locator(f"{TRANSCRIPT} .vnb-word").nth(-2)
+    start = float(one_before.get_attribute("data-start"))
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        f"s => !document.querySelector('{TRANSCRIPT} audio').paused", arg=None, timeout=15_000
+    )
+    now = page.evaluate(f"document.querySelector('{TRANSCRIPT} audio').currentTime")
+    assert start - 0.05 <= now <= start + 2.0, (start, now)
+    page.context.close()
+
+
 def test_highlight_follows_playback(browser: Any, notebook_page: str) -> None:
     page = _open(browser, notebook_page, viewport={"width": 900, "height": 420})
     page.wait_for_selector(f"{TRANSCRIPT}[data-wired='1']", timeout=15_000)

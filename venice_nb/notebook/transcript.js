@@ -3,6 +3,9 @@
 // Every word is a <span data-start data-end>; a click seeks the player to the word's start and
 // plays; while audio plays, the word being spoken carries the class "vnb-active". A group with a
 // `speaker` (a line of a dialogue) starts with the speaker's name, which seeks to the line too.
+// Keyboard: the transcript is one Tab stop (a roving tabindex, on the spoken word while audio
+// plays); arrow keys move between stamps, names and words, Home/End to the ends, Enter or Space
+// plays from the focused one. Handled keys do not reach the notebook's own shortcuts (see below).
 
 function clock(seconds) {
   const total = Math.max(0, Math.floor(seconds));
@@ -18,11 +21,52 @@ const LINGER = 0.6;
 // Speakers are coloured vnb-speaker-0 ... -5 in order of first appearance (as in Python).
 const SPEAKER_COLOURS = 6;
 
-// Wire click-to-seek and highlighting into an already built transcript element.
-// Returns a cleanup function.
+const TARGETS = ".vnb-stamp, .vnb-speaker, .vnb-word";
+const KEY_HELP = "Transcript: arrow keys move between words, Enter plays from the word";
+const KEYS = new Set(["ArrowRight", "ArrowDown", "ArrowLeft", "ArrowUp", "Home", "End", "Enter", " "]);
+
+function handled(event) {
+  if (event.altKey || event.ctrlKey || event.metaKey || !KEYS.has(event.key)) return null;
+  const target = event.target && event.target.closest && event.target.closest(TARGETS);
+  return target && target.closest(".vnb-transcript[data-wired='1']") ? target : null;
+}
+
+// JupyterLab and Notebook 7 read shortcuts on the document before the event reaches the
+// transcript (capture phase), so a key the transcript handles is marked here, earlier still:
+// Lumino's registry ignores an event whose default is prevented (ArrowDown would otherwise
+// select the next cell). Installed once per page, whatever number of transcripts it shows.
+if (typeof window !== "undefined" && !window.__vnbTranscriptKeys) {
+  window.__vnbTranscriptKeys = true;
+  window.addEventListener(
+    "keydown",
+    (event) => {
+      if (handled(event)) event.preventDefault();
+    },
+    true,
+  );
+}
+
+// Wire click-to-seek, keyboard navigation and highlighting into an already built transcript
+// element. Returns a cleanup function.
 export function wire(root) {
   const audio = root.querySelector("audio");
   const words = Array.from(root.querySelectorAll(".vnb-word"));
+  const targets = Array.from(root.querySelectorAll(TARGETS));
+  const text = root.querySelector(".vnb-text");
+  if (text) {
+    text.setAttribute("role", "group");
+    text.setAttribute("aria-label", KEY_HELP);
+  }
+  let stop = null; // the one target Tab reaches
+  function rove(el, focus) {
+    if (!el) return;
+    if (stop && stop !== el) stop.tabIndex = -1;
+    stop = el;
+    el.tabIndex = 0;
+    if (focus) el.focus();
+  }
+  for (const t of targets) t.tabIndex = -1;
+  rove(targets[0], false);
   const starts = words.map((w) => parseFloat(w.dataset.start));
   const ends = words.map((w) => parseFloat(w.dataset.end));
   let active = -1;
@@ -48,8 +92,16 @@ export function wire(root) {
   function highlight() {
     const i = audio && words.length ? indexAt(audio.currentTime) : -1;
     if (i === active) return;
-    if (active >= 0) words[active].classList.remove("vnb-active");
-    if (i >= 0) words[i].classList.add("vnb-active");
+    if (active >= 0) {
+      words[active].classList.remove("vnb-active");
+      words[active].removeAttribute("aria-current");
+    }
+    if (i >= 0) {
+      words[i].classList.add("vnb-active");
+      words[i].setAttribute("aria-current", "true");
+      // Tab into the transcript lands on the spoken word, unless the reader is in it already.
+      if (!root.contains(document.activeElement)) rove(words[i], false);
+    }
     active = i;
     root.dataset.active = String(i);
   }
@@ -63,16 +115,52 @@ export function wire(root) {
     if (!frame) frame = requestAnimationFrame(tick);
   }
 
-  function onClick(event) {
-    const target = event.target.closest("[data-start]");
-    if (!target || !root.contains(target) || !audio) return;
+  function playFrom(target) {
     audio.currentTime = parseFloat(target.dataset.start);
     highlight();
     const playing = audio.play();
     if (playing && playing.catch) playing.catch(() => {});
   }
 
+  function onClick(event) {
+    const target = event.target.closest("[data-start]");
+    if (!target || !root.contains(target) || !audio) return;
+    if (target.matches(TARGETS)) rove(target, false);
+    playFrom(target);
+  }
+
+  function onKeyDown(event) {
+    const target = handled(event);
+    if (!target || !root.contains(target)) return;
+    const i = targets.indexOf(target);
+    const last = targets.length - 1;
+    const moves = {
+      ArrowRight: i + 1,
+      ArrowDown: i + 1,
+      ArrowLeft: i - 1,
+      ArrowUp: i - 1,
+      Home: 0,
+      End: last,
+    };
+    if (event.key in moves) {
+      rove(targets[Math.max(0, Math.min(last, moves[event.key]))], true);
+    } else if ((event.key === "Enter" || event.key === " ") && audio) {
+      playFrom(target);
+    } else {
+      return;
+    }
+    event.preventDefault();
+    event.stopPropagation();
+  }
+
+  function onFocusIn(event) {
+    const target = event.target.closest && event.target.closest(TARGETS);
+    if (target && root.contains(target)) rove(target, false);
+  }
+
   root.addEventListener("click", onClick);
+  root.addEventListener("keydown", onKeyDown);
+  root.addEventListener("focusin", onFocusIn);
   if (audio) {
     audio.addEventListener("play", onPlay);
     audio.addEventListener("timeupdate", highlight);
@@ -81,6 +169,8 @@ export function wire(root) {
   root.dataset.wired = "1";
   return () => {
     root.removeEventListener("click", onClick);
+    root.removeEventListener("keydown", onKeyDown);
+    root.removeEventListener("focusin", onFocusIn);
     if (audio) {
       audio.removeEventListener("play", onPlay);
       audio.removeEventListener("timeupdate", highlight);
