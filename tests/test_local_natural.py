@@ -25,7 +25,7 @@ from venice_nb.local import LocalConfig, LocalServer
 from venice_nb.local.assets import ModelFile, ModelFilesError, Part, assemble
 from venice_nb.local.audio import ASR_RATE, LIMIT_CEILING, estimate_f0, resample
 from venice_nb.local.catalog import load_catalog
-from venice_nb.local.kokoro import KOKORO_LANGUAGES, RUN_PHONEMES
+from venice_nb.local.kokoro import KOKORO_LANGUAGES, RUN_PHONEMES, concurrent_runs
 from venice_nb.local.voices import LANGUAGE_OPTIONS, NATURAL_OPTIONS, VoiceBook, option_shapes
 
 pytestmark = [pytest.mark.local]
@@ -163,6 +163,13 @@ RUN_ON = (
     "a small blue notebook that his grandfather had given him many years ago"
 )
 """One sentence of 70 words and no punctuation: far past one model run (memory grows with it)."""
+
+
+def test_model_runs_use_the_cores_without_crowding_them() -> None:
+    """One run per four cores (two cores: one run with both); a lower thread cap
+    (``VENICE_NB_THREADS``) gets enough runs to keep every core busy."""
+    assert [concurrent_runs(c) for c in (1, 2, 4, 16)] == [1, 1, 1, 4]
+    assert concurrent_runs(2, threads=1) == 2 and concurrent_runs(16, threads=2) == 8
 
 
 @pytest.mark.slow

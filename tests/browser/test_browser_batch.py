@@ -1,4 +1,4 @@
-"""venice_nb.speak_many in JupyterLab 4 (headless Chromium): its progress bar is an ipywidgets bar
+"""venice_nb.speak_many in JupyterLab 4 and Notebook 7 (headless Chromium): its progress bar is an ipywidgets bar
 (tqdm.auto), which fills to N/N and turns to success; the printed summary says every item was
 done, and the files are in out_dir. Offline engine; waits are for the events checked."""
 
@@ -16,9 +16,9 @@ from test_browser_jupyter import _menu, _wait_kernel_idle
 pytestmark = [pytest.mark.browser, pytest.mark.local, pytest.mark.slow]
 
 TEXTS = 6
-CELL = f"""import venice_nb
-texts = [f"Line {{n}} of the batch is ready." for n in range(1, {TEXTS + 1})]
-report = venice_nb.speak_many(texts, out_dir="batch-out")
+CELL = """import venice_nb
+texts = [f"Line {{n}} of the batch is ready." for n in range(1, {count} + 1)]
+report = venice_nb.speak_many(texts, out_dir="{out}")
 print(report)"""
 BAR = ".jp-OutputArea-output .widget-hprogress"
 
@@ -26,20 +26,22 @@ BAR = ".jp-OutputArea-output .widget-hprogress"
 @pytest.fixture(scope="module")
 def jupyter(offline_env: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
     with running_jupyter(
-        tmp_path_factory.mktemp("jupyter-batch"), needs=("jupyterlab", "ipywidgets")
+        tmp_path_factory.mktemp("jupyter-batch"), needs=("jupyterlab", "notebook", "ipywidgets")
     ) as server:
         yield server
 
 
+@pytest.mark.parametrize("frontend", ["lab", "notebook"])
 def test_speak_many_draws_a_widget_bar_that_reaches_its_total(
-    browser: Any, jupyter: JupyterServer
+    browser: Any, jupyter: JupyterServer, frontend: str
 ) -> None:
-    name = "batch-lab.ipynb"
-    jupyter.write_notebook(name, [CELL])
+    name = f"batch-{frontend}.ipynb"
+    out = f"batch-{frontend}"
+    jupyter.write_notebook(name, [CELL.format(count=TEXTS, out=out)])
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     page = context.new_page()
     try:
-        url = jupyter.url("lab", name) + "&reset"
+        url = jupyter.url(frontend, name) + ("&reset" if frontend == "lab" else "")
         page.goto(url, wait_until="domcontentloaded", timeout=120_000)
         page.wait_for_selector(".jp-Notebook .jp-Cell:visible", timeout=120_000)
         _wait_kernel_idle(jupyter)
@@ -62,10 +64,10 @@ def test_speak_many_draws_a_widget_bar_that_reaches_its_total(
         assert page.locator("text=Error displaying widget").count() == 0
         stderr = "[data-mime-type='application/vnd.jupyter.stderr']"
         assert page.locator(stderr).count() == 0, page.locator(stderr).all_inner_texts()
-        files = sorted((jupyter.root / "batch-out").glob("*.mp3"))
+        files = sorted((jupyter.root / out).glob("*.mp3"))
         assert len(files) == TEXTS and all(f.stat().st_size > 1000 for f in files), files
     except Exception:
-        page.screenshot(path=str(jupyter.base / "batch-lab.png"), full_page=True)
+        page.screenshot(path=str(jupyter.base / f"batch-{frontend}.png"), full_page=True)
         print(jupyter.log())
         raise
     finally:

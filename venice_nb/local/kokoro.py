@@ -12,8 +12,9 @@ Memory is bounded two ways, both measured (``benchmarks/bench_voices.py``): a ru
 with its length (about 1.4 MB per phoneme: +160 MB for 116 phonemes, +670 MB for 462), so a
 sentence is spoken in pieces of at most ``RUN_PHONEMES`` split at clause marks first
 (kokoro-onnx's own ``split_phonemes``, which otherwise allows 510); and only
-``max(1, cores // 4)`` runs go at once, each with the cores shared out. On two cores two
-parallel runs took as long as the same work in turn (31.5 s both) and peaked 400 MB higher.
+``max(1, cores // 4)`` runs go at once, each with the cores shared out (more when a thread cap
+leaves cores idle: ``concurrent_runs``). On two cores two parallel runs took as long as the same
+work in turn (31.5 s both) and peaked 400 MB higher.
 """
 
 from __future__ import annotations
@@ -71,9 +72,13 @@ RUN_PHONEMES = 160
 """Longest piece of phonemes one model run speaks (about 9 s of speech, +220 MB at peak)."""
 
 
-def concurrent_runs(cores: int) -> int:
-    """Model runs allowed at once on ``cores`` cores: one per four cores, at least one."""
-    return max(1, cores // 4)
+def concurrent_runs(cores: int, threads: int | None = None) -> int:
+    """Model runs allowed at once on ``cores`` cores: one per four cores, at least one; with
+    ``threads`` per run capped lower (``VENICE_NB_THREADS``), enough runs to use every core."""
+    runs = max(1, cores // 4)
+    if threads:
+        runs = max(runs, cores // max(1, threads))
+    return runs
 
 
 @dataclass(frozen=True)
@@ -135,14 +140,16 @@ class _Shrinking:
 
 class KokoroEngine:
     """Kokoro behind a thread-safe ``synthesize``. Phonemisation (espeak-ng's global state) is
-    serialised; model runs are limited to ``concurrent_runs(threads)`` at once, and requests
+    serialised; model runs are limited to ``concurrent_runs`` at once, and requests
     take turns piece by piece."""
 
-    def __init__(self, model_dir: Path, threads: int) -> None:
+    def __init__(self, model_dir: Path, threads: int | None, cores: int) -> None:
+        """``threads`` caps the threads of one run (None: the cores shared out between runs);
+        ``cores`` is what the machine offers."""
         self._model_dir = model_dir
-        cores = max(1, threads)
-        self.runs = concurrent_runs(cores)
-        self._threads = max(1, cores // self.runs)
+        cores = max(1, cores)
+        self.runs = concurrent_runs(cores, threads)
+        self._threads = threads or max(1, cores // self.runs)
         self._run_slots = threading.BoundedSemaphore(self.runs)
         self._kokoro: Any = None
         self._packs: dict[str, np.ndarray] = {}

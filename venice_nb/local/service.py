@@ -41,7 +41,7 @@ class LocalService:
         cores = config.threads or os.cpu_count() or 1
         self.piper = PiperEngine(config.piper_model, config.data_dir, threads=cores)
         self.espeak = EspeakEngine()
-        self.kokoro = KokoroEngine(config.model_dir, threads=cores)
+        self.kokoro = KokoroEngine(config.model_dir, config.threads, os.cpu_count() or 1)
         self.speech = SpeechEngine(self.piper, self.espeak, self.kokoro)
         self.voices = VoiceBook(
             self.catalog,

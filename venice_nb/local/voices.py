@@ -328,7 +328,7 @@ def measure_options(
     from .audio import ASR_RATE, estimate_f0, estimate_formants, resample
     from .kokoro import SAMPLE_RATE, KokoroEngine
 
-    engine = KokoroEngine(model_dir or default_model_dir(), threads=2)
+    engine = KokoroEngine(model_dir or default_model_dir(), threads=2, cores=2)
     shapes: dict[str, dict[str, float]] = {}
     every = [*NATURAL_OPTIONS.values(), *LANGUAGE_OPTIONS.values()]
     for blend in dict.fromkeys(b for group in every for b in group):
