@@ -61,8 +61,9 @@ KOKORO_LANGUAGES: dict[str, str] = {
 here (measured: see docs/offline-engine.md). Japanese and Mandarin have readers of their own
 (``READERS``): Kokoro was trained on their phonemes, which espeak-ng does not produce."""
 
-READERS = {"ja": "pyopenjtalk", "cmn": "misaki.zh"}
-"""Languages read by a package of their own instead of espeak-ng: the module that must import."""
+READERS = {"ja": ("pyopenjtalk",), "cmn": ("misaki.zh", "jieba", "pypinyin", "cn2an")}
+"""Languages read by a package of their own instead of espeak-ng: the modules they need (misaki
+installs without its Chinese extra, so its own module is not enough)."""
 
 _MIN_SPEED, _MAX_SPEED = 0.5, 2.0  # what kokoro-onnx accepts; the rest is a time stretch
 
@@ -196,15 +197,15 @@ class KokoroEngine:
         Japanese needs pyopenjtalk-plus, Mandarin misaki[zh]."""
         import importlib.util
 
-        missing = set()
-        for language, module in READERS.items():
+        def found(module: str) -> bool:
             try:
-                found = importlib.util.find_spec(module) is not None
+                return importlib.util.find_spec(module) is not None
             except ImportError:  # the parent package is missing
-                found = False
-            if not found:
-                missing.add(language)
-        return frozenset(missing)
+                return False
+
+        return frozenset(
+            language for language, modules in READERS.items() if not all(found(m) for m in modules)
+        )
 
     def _style(self, blend: Blend) -> np.ndarray:
         style = self._styles.get(blend)
