@@ -278,20 +278,24 @@ class Audio:
             )
         return fmt
 
-    async def _speech_body(
+    async def speech_request(
         self,
         *,
         input: str,
         model: str,
         voice: str | Voice,
-        response_format: str | ResponseFormat | None,
-        speed: float | None,
-        language: str | None,
-        prompt: str | None,
-        temperature: float | None,
-        top_p: float | None,
+        response_format: str | ResponseFormat | None = None,
+        speed: float | None = None,
+        language: str | None = None,
+        prompt: str | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
         max_chars: int | None = MAX_INPUT_CHARS,
-    ) -> tuple[dict[str, Any], ModelInfo | None]:
+    ) -> SpeechRequest:
+        """Check a speech request without sending it: every argument, and the model, voice and
+        format against the catalog, raising what :meth:`create_speech` would raise. Batches and
+        scripts check all their requests this way before speaking any; ``max_chars`` is the
+        longest ``input`` accepted (None for :meth:`stream_long_text`, which splits it)."""
         hint = "; use client.audio.stream_long_text() for long text" if max_chars else ""
         _text(input, "input", max_chars=max_chars, hint=hint)
         if not isinstance(model, str) or not model:
@@ -340,35 +344,6 @@ class Audio:
         checked_fmt = self._check_format(fmt, info)
         if checked_fmt is not None:
             body["response_format"] = checked_fmt
-        return body, info
-
-    async def speech_request(
-        self,
-        *,
-        input: str,
-        model: str,
-        voice: str | Voice,
-        response_format: str | ResponseFormat | None = None,
-        speed: float | None = None,
-        language: str | None = None,
-        prompt: str | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-    ) -> SpeechRequest:
-        """Check a speech request without sending it: every argument, and the model, voice and
-        format against the catalog, raising what :meth:`create_speech` would raise. Batches and
-        scripts check all their requests this way before speaking any."""
-        body, info = await self._speech_body(
-            input=input,
-            model=model,
-            voice=voice,
-            response_format=response_format,
-            speed=speed,
-            language=language,
-            prompt=prompt,
-            temperature=temperature,
-            top_p=top_p,
-        )
         return SpeechRequest(body, info)
 
     # -- speech -------------------------------------------------------------------------------
@@ -391,17 +366,19 @@ class Audio:
         :class:`SpeechStream` yielding chunks as they arrive (``"streaming": true`` is sent)."""
         if not isinstance(stream, bool):
             raise InvalidRequestError("stream must be True or False.", param="stream")
-        body, _ = await self._speech_body(
-            input=input,
-            model=model,
-            voice=voice,
-            response_format=response_format,
-            speed=speed,
-            language=language,
-            prompt=prompt,
-            temperature=temperature,
-            top_p=top_p,
-        )
+        body = (
+            await self.speech_request(
+                input=input,
+                model=model,
+                voice=voice,
+                response_format=response_format,
+                speed=speed,
+                language=language,
+                prompt=prompt,
+                temperature=temperature,
+                top_p=top_p,
+            )
+        ).body
         if stream:
             body["streaming"] = True
             response = await self._client.stream(
@@ -477,18 +454,20 @@ class Audio:
             raise InvalidRequestError(
                 "on_segment_complete must be callable.", param="on_segment_complete"
             )
-        body, _ = await self._speech_body(
-            input=input,
-            model=model,
-            voice=voice,
-            response_format=response_format,
-            speed=speed,
-            language=language,
-            prompt=prompt,
-            temperature=temperature,
-            top_p=top_p,
-            max_chars=None,
-        )
+        body = (
+            await self.speech_request(
+                input=input,
+                model=model,
+                voice=voice,
+                response_format=response_format,
+                speed=speed,
+                language=language,
+                prompt=prompt,
+                temperature=temperature,
+                top_p=top_p,
+                max_chars=None,
+            )
+        ).body
         fmt: str = body.get("response_format") or "mp3"
         body["response_format"] = fmt
         budget = max_words_per_segment or max_words_for_model(model)
