@@ -345,9 +345,9 @@ def main(argv: list[str] | None = None) -> int:
         print("venice-nb: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `venice-nb voices | head`: the reader left; stop quietly
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 141
+        from .local.cli import stdout_closed  # stdlib only: no engine is imported
+
+        return stdout_closed()
 
 
 if __name__ == "__main__":

@@ -68,6 +68,20 @@ def jupyter(offline_env: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         yield server
 
 
+def _fake_mic(wav: Path | None = None, *, loop: bool = False) -> list[str]:
+    """Chromium flags for an allowed fake microphone, fed from ``wav`` (once unless ``loop``)."""
+    flags = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+    if wav is not None:
+        flags.append(f"--use-file-for-fake-audio-capture={wav}{'' if loop else '%noloop'}")
+    return flags
+
+
+def _press_record(page: Any, recorder: str = RECORDER) -> None:
+    """Wait for the recorder to be ready and press Record."""
+    page.wait_for_selector(f"{recorder}[data-state='idle']", timeout=LONG_WAIT)
+    page.locator(f"{recorder} .vnb-rec-record").click()
+
+
 def _open_and_run_all(
     page: Any, server: JupyterServer, frontend: str, name: str, host: str = "127.0.0.1"
 ) -> None:
@@ -96,18 +110,13 @@ def test_record_from_the_microphone_into_a_transcript(
             "print(type(rec).__name__, round(rec.duration, 1))",
         ],
     )
-    flags = [
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={wav}%noloop",
-    ]
+    flags = _fake_mic(wav)
     for browser in _launch(flags):
         context = browser.new_context(viewport={"width": 1200, "height": 900})
         page = context.new_page()
         try:
             _open_and_run_all(page, jupyter, frontend, name)
-            page.wait_for_selector(f"{RECORDER}[data-state='idle']", timeout=LONG_WAIT)
-            page.locator(f"{RECORDER} .vnb-rec-record").click()
+            _press_record(page)
             page.wait_for_selector(f"{RECORDER}[data-state='recording']", timeout=60_000)
             # The level meter moves while the file's speech plays into the microphone.
             page.wait_for_function(
@@ -178,8 +187,7 @@ def _record_fails_in_one_line(
         page = context.new_page()
         try:
             _open_and_run_all(page, server, frontend, name, host)
-            page.wait_for_selector(f"{RECORDER}[data-state='idle']", timeout=LONG_WAIT)
-            page.locator(f"{RECORDER} .vnb-rec-record").click()
+            _press_record(page)
             # The kernel's answer replaces the recorder ("venice_nb: " is in no recorder view).
             page.wait_for_selector(
                 f".jp-OutputArea-output:has-text('venice_nb: {line[:24]}')", timeout=60_000
@@ -234,11 +242,7 @@ def test_insecure_page_says_so_in_one_line(jupyter: JupyterServer, frontend: str
         "Recording needs a secure page (https:// or http://localhost); open Jupyter through "
         "one of those, then run the cell again."
     )
-    flags = [
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--host-resolver-rules=MAP {INSECURE_HOST} 127.0.0.1",
-    ]
+    flags = [*_fake_mic(), f"--host-resolver-rules=MAP {INSECURE_HOST} 127.0.0.1"]
     secure = _record_fails_in_one_line(
         jupyter, frontend, "insecure", line, flags=flags, permissions=[], host=INSECURE_HOST
     )
@@ -251,18 +255,13 @@ def test_kernel_restart_mid_recording_says_nothing_was_saved(
     wav, _ = speech_wav
     name = "restart-lab.ipynb"
     jupyter.write_notebook(name, ["%load_ext venice_nb", "%venice_record --var rec"])
-    flags = [
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={wav}",
-    ]
+    flags = _fake_mic(wav, loop=True)
     for browser in _launch(flags):
         context = browser.new_context(viewport={"width": 1200, "height": 900})
         page = context.new_page()
         try:
             _open_and_run_all(page, jupyter, "lab", name)
-            page.wait_for_selector(f"{RECORDER}[data-state='idle']", timeout=LONG_WAIT)
-            page.locator(f"{RECORDER} .vnb-rec-record").click()
+            _press_record(page)
             page.wait_for_selector(f"{RECORDER}[data-state='recording']", timeout=60_000)
             (kernel,) = jupyter.kernels()
             jupyter.api("POST", f"kernels/{kernel['id']}/restart")
@@ -295,19 +294,14 @@ def test_record_in_voila_shows_the_transcript_under_the_recorder(
     ]
     path = tmp_path / "record.ipynb"
     nbformat.write(nb, path)
-    flags = [
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={wav}%noloop",
-    ]
+    flags = _fake_mic(wav)
     with voila_server(path, tmp_path) as url:
         for browser in _launch(flags):
             page = browser.new_page()
             try:
                 page.goto(url, wait_until="domcontentloaded", timeout=120_000)
                 recorder = ".vnb-live .vnb-recorder"
-                page.wait_for_selector(f"{recorder}[data-state='idle']", timeout=LONG_WAIT)
-                page.locator(f"{recorder} .vnb-rec-record").click()
+                _press_record(page, recorder)
                 words = ".vnb-transcript[data-wired='1'] .vnb-word"
                 page.wait_for_selector(words, timeout=LONG_WAIT)
                 heard = " ".join(page.locator(words).all_inner_texts())
