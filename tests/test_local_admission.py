@@ -11,7 +11,7 @@ import io
 import json
 import time
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -69,15 +69,20 @@ def _speech(text: str, fmt: str = "pcm", **extra: object) -> dict[str, object]:
 # --------------------------------------------------------------------------- Admission itself
 
 
+async def _hold(admission: Admission, release: asyncio.Event, order: list[str], name: str) -> None:
+    """A request that takes a slot (waiting for one if need be) and keeps it until ``release``."""
+    async with admission.slot():
+        order.append(name)
+        await release.wait()
+
+
 async def test_admission_lets_a_bounded_number_work_and_wait_and_refuses_the_rest() -> None:
     admission = Admission(active=1, waiting=1)
     release = asyncio.Event()
     order: list[str] = []
 
-    async def hold(name: str) -> None:
-        async with admission.slot():
-            order.append(name)
-            await release.wait()
+    def hold(name: str) -> Awaitable[None]:
+        return _hold(admission, release, order, name)
 
     first = asyncio.create_task(hold("first"))
     await _until(lambda: admission.active == 1, "the first request works")
@@ -102,9 +107,8 @@ async def test_the_line_is_bounded_by_the_expected_wait_too() -> None:
     admission = Admission(active=1, waiting=10, max_wait_s=1.0)
     release = asyncio.Event()
 
-    async def hold() -> None:
-        async with admission.slot():
-            await release.wait()
+    def hold() -> Awaitable[None]:
+        return _hold(admission, release, [], "")
 
     working = asyncio.create_task(hold())
     await _until(lambda: admission.active == 1, "one request works")
@@ -121,9 +125,8 @@ async def test_a_request_that_leaves_the_line_frees_its_place() -> None:
     admission = Admission(active=1, waiting=1)
     release = asyncio.Event()
 
-    async def hold() -> None:
-        async with admission.slot():
-            await release.wait()
+    def hold() -> Awaitable[None]:
+        return _hold(admission, release, [], "")
 
     working = asyncio.create_task(hold())
     await _until(lambda: admission.active == 1, "one request works")
