@@ -1,7 +1,14 @@
 """venice_nb.core: the async client for the Venice audio API (aiohttp + pydantic only)."""
 
 from ._version import __version__
-from .audio import REGION_LANGUAGE_MAPPING, Audio, SegmentProgress, SpeechRequest, SpeechStream
+from .audio import (
+    REGION_LANGUAGE_MAPPING,
+    Audio,
+    SegmentProgress,
+    SpeechRequest,
+    SpeechStream,
+    TranscriptionRequest,
+)
 from .batch import (
     BatchItem,
     BatchPlan,
@@ -78,6 +85,7 @@ __all__ = [
     "SpeechRequest",
     "SpeechStream",
     "StreamInterruptedError",
+    "TranscriptionRequest",
     "UnprocessableEntityError",
     "UnsupportedMediaTypeError",
     "VeniceClient",

@@ -41,7 +41,7 @@ from .types import (
 if TYPE_CHECKING:
     import os
 
-    from .client import StreamedResponse, Timeout, VeniceClient
+    from .client import RawResponse, StreamedResponse, Timeout, VeniceClient
 
 __all__ = [
     "MAX_INPUT_CHARS",
@@ -52,6 +52,7 @@ __all__ = [
     "SegmentProgress",
     "SpeechRequest",
     "SpeechStream",
+    "TranscriptionRequest",
 ]
 
 MAX_INPUT_CHARS = 4096
@@ -70,6 +71,34 @@ class SpeechRequest:
         if self.model is None:
             return None
         return self.model.usd_cost(characters=len(self.body["input"]))
+
+
+@dataclass(frozen=True)
+class TranscriptionRequest:
+    """A transcription request checked as :meth:`Audio.transcribe` checks it, not sent: the
+    upload, the form fields and the model's catalog entry (``None`` when not known)."""
+
+    source: AudioInput
+    fields: dict[str, str]
+    model: ModelInfo | None
+
+    def form(self) -> aiohttp.FormData:
+        """A fresh multipart body (one per attempt: a path is streamed from disk each time)."""
+        return _form_factory(self.source, self.fields)()
+
+    def parse(self, raw: RawResponse) -> AudioTranscriptionResponse | str:
+        """The answer as :meth:`Audio.transcribe` returns it; a web page instead of a transcript
+        is an :class:`APIResponseValidationError`."""
+        if raw.content_type in ("text/html", "application/xhtml+xml"):
+            raise APIResponseValidationError(
+                f"The server answered HTTP {raw.status} with a web page instead of a transcript "
+                "(a captive portal, a proxy, or VENICE_BASE_URL pointing elsewhere?).",
+                status=raw.status,
+                request_id=raw.request_id,
+            )
+        if self.fields.get("response_format") == "text" or raw.content_type.startswith("text/"):
+            return raw.body.decode("utf-8", "replace")
+        return raw.parse(AudioTranscriptionResponse, "the transcription")
 
 
 MAX_PROMPT_CHARS = 500
@@ -572,7 +601,7 @@ class Audio:
         return VoiceList(data=out)
 
     # -- transcription ------------------------------------------------------------------------
-    async def transcribe(
+    async def transcription_request(
         self,
         *,
         file: str | bytes | IO[bytes] | os.PathLike[str],
@@ -580,11 +609,11 @@ class Audio:
         response_format: str | None = None,
         timestamps: bool | None = None,
         language: str | None = None,
-        timeout: Timeout = None,
-    ) -> AudioTranscriptionResponse | str:
-        """Transcribe audio (``POST /audio/transcriptions``). A path is streamed from disk.
-        ``response_format="text"`` returns a ``str``; otherwise an
-        :class:`AudioTranscriptionResponse` with ``.words`` when ``timestamps=True``."""
+    ) -> TranscriptionRequest:
+        """Check a transcription request without sending it, raising what :meth:`transcribe`
+        would raise: the arguments, the upload (container, size) and the model against the
+        catalog. Callers that pace and retry many uploads themselves (long audio, batches) send
+        it with ``client.request(... data=req.form)`` and read the answer with ``req.parse``."""
         if response_format not in (None, "json", "text"):
             raise InvalidRequestError(
                 f"response_format must be 'json' or 'text', got {response_format!r}.",
@@ -600,7 +629,7 @@ class Audio:
         if not isinstance(model, str) or not model:
             raise InvalidRequestError("model must be an ASR model id.", param="model")
         source = open_audio_input(file, accepted=TRANSCRIBE_CONTAINERS)
-        await self._catalog_model(model, "asr")
+        info = await self._catalog_model(model, "asr")
         fields: dict[str, str] = {"model": model}
         if response_format is not None:
             fields["response_format"] = response_format
@@ -608,22 +637,33 @@ class Audio:
             fields["timestamps"] = "true" if timestamps else "false"
         if language is not None:
             fields["language"] = language
-        raw = await self._client.request(
-            "POST",
-            "/audio/transcriptions",
-            data=_form_factory(source, fields),
-            timeout=timeout,
+        return TranscriptionRequest(source, fields, info)
+
+    async def transcribe(
+        self,
+        *,
+        file: str | bytes | IO[bytes] | os.PathLike[str],
+        model: str = DEFAULT_TRANSCRIBE_MODEL,
+        response_format: str | None = None,
+        timestamps: bool | None = None,
+        language: str | None = None,
+        timeout: Timeout = None,
+    ) -> AudioTranscriptionResponse | str:
+        """Transcribe audio (``POST /audio/transcriptions``), one request of at most 25 MB. A
+        path is streamed from disk. ``response_format="text"`` returns a ``str``; otherwise an
+        :class:`AudioTranscriptionResponse` with ``.words`` when ``timestamps=True``. Audio of
+        any length, and video: ``venice_nb.longform.transcribe_file``."""
+        req = await self.transcription_request(
+            file=file,
+            model=model,
+            response_format=response_format,
+            timestamps=timestamps,
+            language=language,
         )
-        if raw.content_type in ("text/html", "application/xhtml+xml"):
-            raise APIResponseValidationError(
-                f"The server answered HTTP {raw.status} with a web page instead of a transcript "
-                "(a captive portal, a proxy, or VENICE_BASE_URL pointing elsewhere?).",
-                status=raw.status,
-                request_id=raw.request_id,
-            )
-        if response_format == "text" or raw.content_type.startswith("text/"):
-            return raw.body.decode("utf-8", "replace")
-        return raw.parse(AudioTranscriptionResponse, "the transcription")
+        raw = await self._client.request(
+            "POST", "/audio/transcriptions", data=req.form, timeout=timeout
+        )
+        return req.parse(raw)
 
     # -- cloning ------------------------------------------------------------------------------
     async def create_voice(
