@@ -21,6 +21,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConflictError",
+    "IncompleteTranscriptionError",
     "InternalServerError",
     "InvalidRequestError",
     "NotFoundError",
@@ -32,6 +33,8 @@ __all__ = [
     "UnprocessableEntityError",
     "UnsupportedMediaTypeError",
     "error_for_status",
+    "is_fatal",
+    "is_transient",
     "redact",
 ]
 
@@ -207,6 +210,62 @@ class InternalServerError(APIStatusError):
     """Any 5xx answer."""
 
     status = 500
+
+
+class IncompleteTranscriptionError(APIError):
+    """Long audio transcribed in part: some pieces kept failing while the others were heard.
+
+    ``transcript`` is what was heard, with true offsets (an
+    :class:`~venice_nb.core.types.AudioTranscriptionResponse`); ``missing`` lists the time ranges
+    it lacks, each a :class:`~venice_nb.core.types.TranscriptionGap` with the reason. Running the
+    same call again sends only the missing pieces (the others are cached)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        transcript: Any,
+        missing: list[Any],
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        body: Any = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code, request_id=request_id, body=body)
+        self.transcript = transcript
+        self.missing = list(missing)
+
+    def __reduce__(self) -> Any:
+        return (
+            _rebuild_incomplete,
+            (self.message, self.transcript, self.missing, self.status, self.code, self.request_id),
+        )
+
+
+def _rebuild_incomplete(
+    message: str,
+    transcript: Any,
+    missing: list[Any],
+    status: int | None,
+    code: str | None,
+    rid: str | None,
+) -> IncompleteTranscriptionError:
+    return IncompleteTranscriptionError(
+        message, transcript=transcript, missing=missing, status=status, code=code, request_id=rid
+    )
+
+
+def is_transient(exc: APIError) -> bool:
+    """True for failures worth retrying as they are (a 5xx, a lost connection, a timeout, 408,
+    425); a 429 is paced separately, and any other 4xx needs the request changed."""
+    if isinstance(exc, InternalServerError | APIConnectionError):
+        return True
+    return isinstance(exc, APIStatusError) and exc.status in (408, 425)
+
+
+def is_fatal(exc: APIError) -> bool:
+    """True for failures that doom every request of a run alike (key, credit, permission)."""
+    return isinstance(exc, AuthenticationError | PaymentRequiredError | PermissionDeniedError)
 
 
 _BY_STATUS: dict[int, type[APIStatusError]] = {

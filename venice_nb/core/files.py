@@ -16,6 +16,7 @@ __all__ = [
     "MAX_UPLOAD_BYTES",
     "AudioInput",
     "atomic_write",
+    "default_cache_dir",
     "open_audio_input",
 ]
 
@@ -34,6 +35,17 @@ _CONTENT_TYPES = {
 }
 # Container names as the contract spells them, mapped to what sniffing reports.
 TRANSCRIBE_CONTAINERS = frozenset({"wav", "flac", "m4a", "mp4", "aac", "mp3", "opus", "webm"})
+
+
+def default_cache_dir() -> Path:
+    """``$VENICE_NB_CACHE_DIR``, else ``~/.cache/venice_nb/speech`` (honouring XDG_CACHE_HOME):
+    the speech cache; long-audio transcription keeps its finished pieces in ``transcripts/``
+    inside it."""
+    env = os.environ.get("VENICE_NB_CACHE_DIR", "").strip()
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
+    return Path(base) / "venice_nb" / "speech"
 
 
 @dataclass

@@ -15,6 +15,7 @@ __all__ = [
     "ModelList",
     "ModelSpec",
     "ResponseFormat",
+    "TranscriptionGap",
     "TranscriptionSegment",
     "TranscriptionTimestamps",
     "TranscriptionWord",
@@ -364,6 +365,15 @@ class TranscriptionTimestamps(_Model):
     word: list[TranscriptionWord] = Field(default_factory=list)
     segment: list[TranscriptionSegment] = Field(default_factory=list)
     char: list[TranscriptionChar] = Field(default_factory=list)
+
+
+class TranscriptionGap(_Model):
+    """A time range of the audio missing from a transcript, and why (long audio whose piece
+    kept failing, or audio past the point where a damaged file stopped decoding)."""
+
+    start: float
+    end: float
+    reason: str
 
 
 class AudioTranscriptionResponse(_Model):

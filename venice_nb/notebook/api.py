@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import io
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from venice_nb.core.audio import MAX_INPUT_CHARS
 from venice_nb.core.audioinfo import PCM_DEFAULT_RATE, pcm_rate
-from venice_nb.core.errors import APIError
+from venice_nb.core.errors import APIError, IncompleteTranscriptionError
 from venice_nb.core.segments import finalize, max_words_for_model
 from venice_nb.core.types import CONTENT_TYPES, AudioResponse, AudioTranscriptionResponse
 
@@ -31,6 +31,9 @@ from .embed import EmbeddedAudio, TranscodeUnavailable, compact, pcm_to_wav, sni
 from .progress import ProgressBar
 from .speech import Speech
 from .transcript import Transcript
+
+if TYPE_CHECKING:
+    from venice_nb.longform import LongProgress
 
 __all__ = [
     "SpeechRequest",
@@ -424,19 +427,29 @@ def _source(source: Any) -> _Source:
 
 
 async def _transcribe_async(
-    upload: Any, model: str, language: str | None
-) -> tuple[AudioTranscriptionResponse | str, bool, float | None]:
+    upload: Any,
+    model: str,
+    language: str | None,
+    options: dict[str, Any] | None = None,
+    on_progress: Callable[[LongProgress], None] | None = None,
+) -> tuple[AudioTranscriptionResponse, bool, float | None]:
+    from venice_nb.longform import transcribe_file
     from venice_nb.session import get_backend
 
     backend = await asyncio.to_thread(get_backend)
     client = await runner.get_client()
-    result = await client.audio.transcribe(
-        file=upload, model=model, language=language, timestamps=True
+    result = await transcribe_file(
+        client,
+        upload,
+        model=model,
+        language=language,
+        timestamps=True,
+        on_progress=on_progress,
+        **(options or {}),
     )
-    duration = result.duration if isinstance(result, AudioTranscriptionResponse) else None
     cost = None
-    if not backend.is_local and duration:
-        cost = await _cost("asr", model, audio_seconds=duration)
+    if not backend.is_local and result.duration:
+        cost = await _cost("asr", model, audio_seconds=result.duration)
     return result, backend.is_local, cost
 
 
@@ -446,10 +459,21 @@ def transcribe(
     model: str | None = None,
     language: str | None = None,
     embed: bool = True,
+    track: int | None = None,
+    max_piece_seconds: float | None = None,
+    concurrency: int | None = None,
+    cache: bool = True,
+    progress: bool = True,
 ) -> Transcript:
     """Transcribe ``source`` (a path, audio bytes, a binary file object or a :class:`Speech`)
     and return a :class:`Transcript` with word timestamps and the audio attached, shown as the
-    clickable transcript view when it is a cell's value."""
+    clickable transcript view when it is a cell's value.
+
+    Audio and video of any size and length work: past one request's limits the file is cut into
+    pieces at quiet moments (``max_piece_seconds``, ``concurrency``; ``track`` picks an audio
+    track), with a progress bar; finished pieces are cached, so a rerun sends only what is
+    missing. When pieces keep failing, :class:`~venice_nb.core.errors.IncompleteTranscriptionError`
+    carries the partial :class:`Transcript` (``.transcript``) and the missing time ranges."""
     conf = settings.current()
     src = _source(source)
     model = model or conf.transcribe_model
@@ -457,10 +481,43 @@ def transcribe(
         upload: Any = src.path
     elif src.fmt == "pcm":
         assert src.data is not None
-        upload = io.BytesIO(pcm_to_wav(src.data, src.sample_rate or PCM_DEFAULT_RATE))
+        upload = pcm_to_wav(src.data, src.sample_rate or PCM_DEFAULT_RATE)
     else:
         upload = src.data
-    result, offline, cost = runner.run(_transcribe_async(upload, model, language))
+    options: dict[str, Any] = {
+        "track": track,
+        "max_piece_seconds": max_piece_seconds or conf.max_piece_seconds,
+        "concurrency": concurrency or conf.transcribe_concurrency,
+        "cache": conf.cache_path / "transcripts" if cache and conf.use_cache else False,
+        "name": src.name,
+    }
+    latest: list[LongProgress] = []
+    bars: list[Any] = []
+
+    def draw() -> None:
+        if progress and latest:
+            if not bars:
+                from venice_nb.longform import ProgressBar as LongformBar
+
+                bars.append(LongformBar(src.name))
+            bars[0].show(latest[-1])
+
+    try:
+        result, offline, cost = runner.run(
+            _transcribe_async(upload, model, language, options, lambda p: latest.append(p)),
+            poll=draw,
+        )
+    except IncompleteTranscriptionError as exc:
+        partial = Transcript.from_response(
+            exc.transcript, model=model, offline=False, source=src.name
+        )
+        raise IncompleteTranscriptionError(
+            exc.message, transcript=partial, missing=exc.missing
+        ) from None
+    finally:
+        draw()
+        for bar in bars:
+            bar.close()
     embedded: EmbeddedAudio | None = None
     if embed:
         data = src.data if src.data is not None else src.path.read_bytes()  # type: ignore[union-attr]

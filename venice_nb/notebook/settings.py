@@ -7,26 +7,26 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from traitlets import Bool, Enum, Float, Int, Unicode
 from traitlets.config import Configurable
 
-__all__ = ["DEFAULT_ASR_MODEL", "DEFAULT_MODEL", "DEFAULT_VOICE", "Settings", "current", "use"]
+from venice_nb.core.files import default_cache_dir
+
+__all__ = [
+    "DEFAULT_ASR_MODEL",
+    "DEFAULT_MODEL",
+    "DEFAULT_VOICE",
+    "Settings",
+    "current",
+    "default_cache_dir",
+    "use",
+]
 
 DEFAULT_MODEL = "tts-kokoro"
 DEFAULT_VOICE = "af_heart"
 DEFAULT_ASR_MODEL = "nvidia/parakeet-tdt-0.6b-v3"
-
-
-def default_cache_dir() -> Path:
-    """``$VENICE_NB_CACHE_DIR``, else ``~/.cache/venice_nb/speech`` (honouring XDG_CACHE_HOME)."""
-    env = os.environ.get("VENICE_NB_CACHE_DIR", "").strip()
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
-    return Path(base) / "venice_nb" / "speech"
 
 
 class Settings(Configurable):
@@ -53,6 +53,14 @@ class Settings(Configurable):
     autoplay = Bool(False, help="Start playing speech as soon as it is shown.").tag(config=True)
     long_text_concurrency = Int(
         4, help="Segments in flight when text over 4096 characters is spoken in parts."
+    ).tag(config=True)
+    transcribe_concurrency = Int(
+        4, help="Pieces of long audio or video in flight at once when it is transcribed in pieces."
+    ).tag(config=True)
+    max_piece_seconds = Float(
+        600.0,
+        help="Longest piece (seconds) that long audio is cut into, at a quiet moment, for "
+        "transcription.",
     ).tag(config=True)
     embed_mb_per_minute = Float(
         0.5,

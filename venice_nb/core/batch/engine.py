@@ -12,16 +12,12 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import (
-    APIConnectionError,
     APIError,
     APIResponseValidationError,
-    APIStatusError,
-    AuthenticationError,
-    InternalServerError,
     InvalidRequestError,
-    PaymentRequiredError,
-    PermissionDeniedError,
     RateLimitError,
+    is_fatal,
+    is_transient,
 )
 from ..ratelimit import RateLimitPacer
 from .plan import (
@@ -53,7 +49,6 @@ MAX_RATE_LIMITED = 50
 """429 answers one item may meet before it is failed (a server that never lets it through)."""
 ENGINE_HEADER = "x-venice-nb-engine"
 """Set to ``offline`` by venice_nb's offline engine: its speech costs nothing."""
-_FATAL = (AuthenticationError, PaymentRequiredError, PermissionDeniedError)
 
 
 def check_run_options(
@@ -66,12 +61,6 @@ def check_run_options(
                 f"{param} must be a whole number >= 1, got {value!r}.", param=param
             )
     RateLimitPacer(requests_per_second=requests_per_second)  # checks it
-
-
-def _transient(exc: APIError) -> bool:
-    if isinstance(exc, InternalServerError | APIConnectionError):
-        return True
-    return isinstance(exc, APIStatusError) and exc.status in (408, 425)
 
 
 class _Engine:
@@ -247,14 +236,14 @@ class _Engine:
                 except APIError as exc:
                     self.pacer.observe(ticket, exc.headers or None, exc.status)
                     observed = True
-                    if isinstance(exc, _FATAL):
+                    if is_fatal(exc):
                         raise
                     if isinstance(exc, RateLimitError):
                         limited += 1
                         if limited < MAX_RATE_LIMITED:
                             self.progress()
                             continue
-                    elif _transient(exc):
+                    elif is_transient(exc):
                         transient += 1
                         if transient < self.max_attempts:
                             self.sending.discard(task)
