@@ -11,18 +11,24 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .core.errors import (
     APIConnectionError,
     APIError,
     APIResponseValidationError,
     AuthenticationError,
+    IncompleteTranscriptionError,
     InvalidRequestError,
     PermissionDeniedError,
     RateLimitError,
 )
 
+if TYPE_CHECKING:
+    from .core.types import AudioTranscriptionResponse
+
+INCOMPLETE_EXIT = 9
+"""A transcript was written, but some stretches of the audio are missing from it."""
 EXIT_CODES: tuple[tuple[type[BaseException], int, str], ...] = (
     (InvalidRequestError, 2, "bad input (fix the arguments)"),
     (AuthenticationError, 3, "authentication failed or not permitted (check VENICE_API_KEY)"),
@@ -49,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
         "(offline engine when VENICE_API_KEY is not set).",
         epilog="exit status: 0 success; "
         + "; ".join(f"{code} {text}" for _, code, text in EXIT_CODES if text)
+        + f"; {INCOMPLETE_EXIT} transcript written with stretches missing (rerun to retry them)"
         + "; 130 interrupted.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -99,8 +106,20 @@ def _parser() -> argparse.ArgumentParser:
         help="batch: cap this run's own rate (for several runs sharing one key)",
     )
 
-    tr = sub.add_parser("transcribe", help="transcribe an audio file")
-    tr.add_argument("file", type=Path, help="audio file (wav, mp3, flac, m4a, ogg, webm, aac)")
+    tr = sub.add_parser(
+        "transcribe",
+        help="transcribe an audio or video file of any length",
+        description="Transcribe audio or video of any size and length. A file over one "
+        "request's limits (25 MB, --max-piece-seconds) and any video is decoded, cut at quiet "
+        "moments and sent in pieces in parallel; finished pieces are cached, so running the same "
+        "command again after a failure or Ctrl-C sends only what is missing. Exit status 9: the "
+        "transcript was written but some stretches are missing (listed on stderr).",
+    )
+    tr.add_argument(
+        "file",
+        type=Path,
+        help="audio or video file (wav, mp3, flac, m4a, aac, ogg, opus, webm, mp4, mov, mkv)",
+    )
     tr.add_argument(
         "--model", default=DEFAULT_ASR_MODEL, help=f"ASR model (default {DEFAULT_ASR_MODEL})"
     )
@@ -111,6 +130,31 @@ def _parser() -> argparse.ArgumentParser:
         choices=["text", "json", "srt", "vtt"],
         default="text",
         help="output format (default text)",
+    )
+    tr.add_argument("--out", "-o", type=Path, help="write the transcript to this file (atomically)")
+    tr.add_argument(
+        "--track", type=int, metavar="N", help="audio track to use, counting from 0 (default 0)"
+    )
+    tr.add_argument(
+        "--max-piece-seconds",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="longest piece sent in one request (default 600: 10 minutes)",
+    )
+    tr.add_argument(
+        "--concurrency", type=int, default=4, help="pieces in flight at once (default 4)"
+    )
+    tr.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="do not reuse or keep finished pieces (default: kept in the cache directory)",
+    )
+    tr.add_argument(
+        "--progress",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="progress bar on stderr: auto (when stderr is a terminal), always, never",
     )
 
     voices = sub.add_parser("voices", help="list voices")
@@ -276,27 +320,67 @@ async def _speak(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _transcribe(args: argparse.Namespace) -> int:
-    from .session import new_client
-
-    async with new_client() as client:
-        result = await client.audio.transcribe(
-            file=args.file,
-            model=args.model,
-            language=args.language,
-            timestamps=args.out_format != "text",
-        )
-    if isinstance(result, str):
-        print(result)
-    elif args.out_format == "json":
-        print(result.model_dump_json(indent=2))
-    elif args.out_format in ("srt", "vtt"):
+def _transcript_text(result: AudioTranscriptionResponse, out_format: str) -> str:
+    if out_format == "json":
+        return result.model_dump_json(indent=2)
+    if out_format in ("srt", "vtt"):
         from .core.subtitles import to_srt, to_vtt
 
-        print((to_srt if args.out_format == "srt" else to_vtt)(result))
+        return (to_srt if out_format == "srt" else to_vtt)(result)
+    return result.text.strip()
+
+
+async def _transcribe(args: argparse.Namespace) -> int:
+    from .core.files import atomic_write
+    from .longform import ProgressBar, transcribe_file
+    from .session import new_client
+
+    show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
+    bar = ProgressBar(args.file.name, file=sys.stderr) if show else None
+    code = 0
+    try:
+        async with new_client() as client:
+            result = await transcribe_file(
+                client,
+                args.file,
+                model=args.model,
+                language=args.language,
+                timestamps=args.out_format != "text",
+                track=args.track,
+                max_piece_seconds=args.max_piece_seconds,
+                concurrency=args.concurrency,
+                cache=not args.no_cache,
+                on_progress=bar.show if bar is not None else None,
+            )
+    except IncompleteTranscriptionError as exc:
+        result = exc.transcript
+        code = INCOMPLETE_EXIT
+        for gap in exc.missing:
+            print(
+                f"venice-nb: missing {_clock(gap.start)}-{_clock(gap.end)}: {gap.reason}",
+                file=sys.stderr,
+            )
+        print(f"venice-nb: {exc}", file=sys.stderr)
+    finally:
+        if bar is not None:
+            bar.close()
+    for warning in getattr(result, "warnings", []):
+        print(f"venice-nb: warning: {warning}", file=sys.stderr)
+    text = _transcript_text(result, args.out_format)
+    if args.out is not None:
+        atomic_write(args.out, (text.rstrip("\n") + "\n").encode("utf-8"))
+        state = "partial transcript" if code else "transcript"
+        print(f"Wrote the {state} to {args.out}.", file=sys.stderr)
     else:
-        print(result.text.strip())
-    return 0
+        print(text)
+    return code
+
+
+def _clock(seconds: float) -> str:
+    total = int(seconds)
+    h, rem = divmod(total, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}"
 
 
 async def _voices(args: argparse.Namespace) -> int:

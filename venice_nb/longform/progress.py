@@ -55,7 +55,8 @@ class ProgressBar:
             self._bar.total = total
             self._bar.bar_format = _KNOWN
         self._bar.set_postfix_str(text, refresh=False)
-        self._bar.n = progress.seconds_done / 60
+        done = progress.seconds_done / 60
+        self._bar.n = min(done, total) if total is not None else done
         self._bar.refresh()
 
     def close(self) -> None:
