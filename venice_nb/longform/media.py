@@ -185,6 +185,7 @@ def open_media(
 
         source: Any = io.BytesIO(bytes(file))
         label = name or "the audio"
+        head = bytes(file[:4096])
     elif isinstance(file, str | os.PathLike):
         path = Path(file).expanduser()
         label = name or path.name
@@ -198,9 +199,12 @@ def open_media(
         if path.stat().st_size == 0:
             raise InvalidRequestError(f"{label!r} is empty (0 bytes).", param="file")
         source = str(path)
+        with path.open("rb") as fh:
+            head = fh.read(4096)
     elif hasattr(file, "read"):
         source = file
         label = name or str(getattr(file, "name", "the audio"))
+        head = b""
     else:
         raise InvalidRequestError(
             f"Cannot read audio from a {type(file).__name__}; give a path, bytes or a binary "
@@ -218,7 +222,7 @@ def open_media(
             param="file",
         ) from None
     try:
-        return _choose(container, label, track)
+        return _choose(container, label, track, head)
     except BaseException:
         container.close()
         raise
@@ -233,7 +237,7 @@ def _short(exc: BaseException) -> str:
     return text.strip() or type(exc).__name__
 
 
-def _choose(container: Any, label: str, track: int | None) -> Media:
+def _choose(container: Any, label: str, track: int | None, head: bytes = b"") -> Media:
     audio = list(container.streams.audio)
     video = [s for s in container.streams.video if not _is_cover_art(s)]
     if not audio:
@@ -276,12 +280,33 @@ def _choose(container: Any, label: str, track: int | None) -> Media:
         tracks=tracks,
         track=chosen,
         has_video=bool(video),
-        header_seconds=_header_seconds(container, stream),
+        header_seconds=_header_seconds(container, stream, head),
     )
 
 
-def _header_seconds(container: Any, stream: Any) -> float | None:
-    seconds: float | None = None
+def _wav_claim(head: bytes) -> float | None:
+    """What a RIFF/WAVE header's data chunk says the audio lasts (FFmpeg trusts the file's
+    size instead, so a cut-off WAV would look whole)."""
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    pos, byte_rate = 12, 0
+    while pos + 8 <= len(head):
+        tag, size = head[pos : pos + 4], int.from_bytes(head[pos + 4 : pos + 8], "little")
+        if tag == b"fmt " and pos + 16 <= len(head):
+            byte_rate = int.from_bytes(head[pos + 16 : pos + 20], "little")
+        elif tag == b"data":
+            if not byte_rate or size in (0, 0xFFFFFFFF):  # streamed WAVs leave it unset
+                return None
+            return size / byte_rate
+        pos += 8 + size + (size & 1)
+    return None
+
+
+def _header_seconds(container: Any, stream: Any, head: bytes = b"") -> float | None:
+    seconds: float | None = _wav_claim(head)
+    if seconds is not None and 0 < seconds <= MAX_PLAUSIBLE_SECONDS:
+        return seconds
+    seconds = None
     if stream.duration is not None and stream.time_base is not None:
         seconds = float(stream.duration * stream.time_base)
     elif container.duration is not None:

@@ -87,15 +87,17 @@ def quietest_cut(samples: Int16Array, lo: int, hi: int) -> int:
     energy = np.mean(x * x, axis=1)
     width = min(SMOOTH_FRAMES, frames)
     smooth = np.convolve(energy, np.ones(width, dtype=np.float32) / width, mode="same")
-    best = int(np.argmin(smooth))
-    # Within a run of equally quiet frames (a pause), cut near its end: the 300 ms window keeps
-    # the cut about 150 ms before speech resumes, so the next piece starts almost at its first
-    # word (recognisers tend to date a piece's first word from the piece's start).
-    floor = smooth[best] * 1.05 + 1e-3
-    right = best
-    while right < frames - 1 and smooth[right + 1] <= floor:
-        right += 1
-    return lo + right * FRAME + FRAME // 2
+    # The quiet frames: within half as loud again as the quietest. Of their runs, the longest
+    # (a pause between sentences rather than between words; the later one on a tie), cut near
+    # its end: the 300 ms window keeps the cut about 150 ms before speech resumes, so the next
+    # piece starts almost at its first word (recognisers date a piece's first word from its
+    # start).
+    quiet = smooth <= smooth.min() * 1.5 + 1.0
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], quiet.astype(np.int8), [0]))))
+    starts, ends = edges[::2], edges[1::2]  # runs [start, end)
+    lengths = ends - starts
+    longest = int(np.flatnonzero(lengths == lengths.max())[-1])
+    return lo + int(ends[longest] - 1) * FRAME + FRAME // 2
 
 
 def cut_pieces(

@@ -20,7 +20,7 @@ from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from venice_nb.core.dialogue import DEFAULT_PAUSE
-from venice_nb.core.errors import APIError
+from venice_nb.core.errors import APIError, IncompleteTranscriptionError
 
 from . import api, settings
 from .cache import SpeechCache
@@ -283,6 +283,19 @@ class VeniceMagics(Magics, Settings):
         help="what to show: the clickable transcript view (default), or text, json, srt, vtt",
     )
     @argument("--var", help="keep the result (a Transcript) in this variable")
+    @argument("--track", type=int, help="audio track of a video or multi-track file, from 0")
+    @argument(
+        "--max-piece-seconds",
+        type=float,
+        help="long audio is sent in pieces of at most this many seconds "
+        "(default: VeniceMagics.max_piece_seconds, 600)",
+    )
+    @argument(
+        "--concurrency",
+        type=int,
+        help="pieces in flight at once (default: VeniceMagics.transcribe_concurrency, 4)",
+    )
+    @argument("--no-cache", action="store_true", help="do not reuse or keep finished pieces")
     @line_magic
     @_user_errors
     def venice_transcribe(self, line: str) -> Any:
@@ -293,12 +306,27 @@ class VeniceMagics(Magics, Settings):
             %venice_transcribe talk.mp3 --var talk
             %venice_transcribe speech --format srt
 
-        SOURCE is a path, or a variable holding audio bytes or a %%venice_speak --var result.
-        The transcript keeps .text, .words, .segments, .to_srt(), .to_vtt() and .find(phrase).
+        SOURCE is a path (audio or video of any length: long files are sent in pieces cut at
+        quiet moments, with a progress bar), or a variable holding audio bytes or a
+        %%venice_speak --var result. The transcript keeps .text, .words, .segments, .to_srt(),
+        .to_vtt(), .to_dataframe() and .find(phrase). If some pieces keep failing, the partial
+        transcript is shown and kept, and running the same line again sends only those pieces.
         """
         args = parse_argstring(self.venice_transcribe, line)
         source = self._lookup(args.source)
-        transcript = api.transcribe(source, model=args.model, language=args.language)
+        try:
+            transcript = api.transcribe(
+                source,
+                model=args.model,
+                language=args.language,
+                track=args.track,
+                max_piece_seconds=args.max_piece_seconds,
+                concurrency=args.concurrency,
+                cache=not args.no_cache,
+            )
+        except IncompleteTranscriptionError as exc:
+            report_error(str(exc))
+            transcript = exc.transcript
         self._store(args.var, transcript)
         if args.format == "view":
             return transcript
