@@ -256,3 +256,85 @@ def answer(words: list[Spoken], seconds: float, timestamps: bool) -> dict[str, A
 def chunks(samples: np.ndarray, size: int = RATE * 10) -> Iterator[np.ndarray]:
     for pos in range(0, samples.size, size):
         yield samples[pos : pos + size]
+
+
+# -- real speech with known sentence starts (the offline engine) -------------------------------
+SENTENCES = (
+    "The lighthouse keeper counted seven ships before the storm reached the harbor.",
+    "Our train leaves the station at half past eight every morning.",
+    "She planted tomatoes and beans in the garden behind the house.",
+    "Every winter the lake freezes solid for three long weeks.",
+    "The museum opens a new exhibit about ancient maps tomorrow.",
+    "My brother fixed the old bicycle with a wrench and some patience.",
+    "Fresh bread from the bakery smells wonderful early in the day.",
+    "Please remember to close the windows before you leave the office.",
+    "A small dog chased the red ball across the wet grass.",
+    "Students in the library worked quietly until the bell rang.",
+    "The river flows past the mill and down into the valley.",
+    "Heavy rain delayed the football match by almost an hour.",
+)
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str
+    voice: str
+    start: float
+    """Seconds from the recording's start to the first sound of the sentence."""
+
+
+def first_sound(samples: np.ndarray, threshold: int = 300) -> int:
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > threshold)
+    return int(loud[0]) if loud.size else 0
+
+
+async def speech_recording(
+    client: Any,
+    count: int,
+    *,
+    voices: tuple[str, ...] = ("am_michael", "af_heart", "bm_george"),
+    seed: int = 5,
+    model: str = "tts-kokoro",
+) -> tuple[np.ndarray, list[Sentence]]:
+    """``count`` sentences spoken by the engine in turn by ``voices``, with pauses of 0.5-2.5 s,
+    as 16 kHz int16 samples, and when each sentence's first sound is."""
+    from venice_nb.longform import open_media
+
+    clips: dict[tuple[str, str], np.ndarray] = {}
+    gaps = pauses(count, seed=seed)
+    parts: list[np.ndarray] = []
+    truth: list[Sentence] = []
+    pos = 0
+    for i in range(count):
+        text, voice = SENTENCES[i % len(SENTENCES)], voices[i % len(voices)]
+        if (text, voice) not in clips:
+            audio = await client.audio.create_speech(
+                input=text, model=model, voice=voice, response_format="wav"
+            )
+            with open_media(bytes(audio)) as media:
+                clips[(text, voice)] = np.concatenate(list(media.samples()))
+        clip = clips[(text, voice)]
+        lead = np.zeros(int(gaps[i] * RATE), dtype=np.int16)
+        parts += [lead, clip]
+        pos += lead.size
+        truth.append(Sentence(text, voice, (pos + first_sound(clip)) / RATE))
+        pos += clip.size
+    parts.append(np.zeros(RATE, dtype=np.int16))
+    return np.concatenate(parts), truth
+
+
+def start_errors(words: list[Any], truth: list[Sentence]) -> list[float]:
+    """For each sentence, how far the nearest transcript word starting like it lies from its
+    true start (seconds; inf when no word nearby reads like its first word)."""
+    from .quality import words as normal_words
+
+    out = []
+    for sentence in truth:
+        first = normal_words(sentence.text)[0]
+        near = [
+            abs(float(w.start) - sentence.start)
+            for w in words
+            if abs(float(w.start) - sentence.start) < 3 and normal_words(w.word)[:1] == [first]
+        ]
+        out.append(min(near) if near else float("inf"))
+    return out
