@@ -10,6 +10,7 @@ Sentences are runs of words with short gaps, separated by pauses of varied lengt
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import time
 from collections.abc import Iterable, Iterator
@@ -197,7 +198,11 @@ class ToneStub(LoopbackServer):
     answered: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
+    deaf: bool = False
+    """Answer every upload with an empty transcript without decoding it (timing benchmarks)."""
     uploads: list[tuple[str, int]] = field(default_factory=list)
+    digests: list[str] = field(default_factory=list)
+    answered_digests: list[str] = field(default_factory=list)
     arrivals: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -218,8 +223,15 @@ class ToneStub(LoopbackServer):
             upload: Any = form["file"]
             data = upload.file.read()
             self.uploads.append((upload.content_type, len(data)))
+            digest = hashlib.sha256(data).hexdigest()
+            self.digests.append(digest)
             if self.hold is not None and self.requests >= self.hold_from:
                 await self.hold.wait()
+            if self.deaf:
+                await asyncio.sleep(self.delay)
+                self.answered += 1
+                self.answered_digests.append(digest)
+                return web.json_response(answer([], 0.0, form.get("timestamps") == "true"))
             words, seconds = await asyncio.to_thread(hear, data)
             for word, statuses in self.fail_on.items():
                 if statuses and any(w.word == word for w in words):
@@ -229,6 +241,7 @@ class ToneStub(LoopbackServer):
             if self.delay:
                 await asyncio.sleep(self.delay)
             self.answered += 1
+            self.answered_digests.append(digest)
             return web.json_response(answer(words, seconds, form.get("timestamps") == "true"))
         finally:
             self.in_flight -= 1

@@ -11,7 +11,6 @@ nor lost at a cut. Offsets are counted in samples, so timestamps do not drift.
 
 from __future__ import annotations
 
-import hashlib
 import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -43,6 +42,9 @@ SILENT_PEAK = 33
 (the service answers 422 for silent audio)."""
 
 
+LEAD_MARGIN = RATE * 15 // 100  # 150 ms of quiet kept before a piece's first sound
+
+
 @dataclass(frozen=True)
 class Piece:
     """A stretch of the prepared audio and where it starts, in samples from the file's start."""
@@ -71,9 +73,17 @@ class Piece:
             or int(np.max(np.abs(self.samples.astype(np.int32)))) < SILENT_PEAK
         )
 
-    def digest(self) -> str:
-        """A hash of the samples: the cache key's content part."""
-        return hashlib.sha256(self.samples.tobytes()).hexdigest()
+    def lead(self) -> int:
+        """Samples of quiet before the first sound, less 150 ms: not worth sending, and
+        recognisers date a piece's first word from its start, so it is trimmed."""
+        if self.samples.size == 0:
+            return 0
+        level = np.abs(self.samples.astype(np.int32))
+        loud = np.flatnonzero(level > max(3 * SILENT_PEAK, int(level.max()) // 20))
+        if not loud.size:
+            return 0
+        skip = int(loud[0]) - LEAD_MARGIN
+        return skip if skip >= 2 * LEAD_MARGIN else 0
 
 
 def quietest_cut(samples: Int16Array, lo: int, hi: int) -> int:

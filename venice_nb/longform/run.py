@@ -11,6 +11,7 @@ of the file is still being decoded, and at most ``concurrency`` encoded pieces w
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import os
 import threading
@@ -173,6 +174,7 @@ class _Prepared:
     index: int
     start: int
     count: int
+    lead: int
     key: str | None
     body: bytes | None
     cached: AudioTranscriptionResponse | None
@@ -180,7 +182,8 @@ class _Prepared:
 
     @property
     def offset(self) -> float:
-        return self.start / RATE
+        """Where the audio sent for this piece starts (after its quiet lead)."""
+        return (self.start + self.lead) / RATE
 
     @property
     def end(self) -> float:
@@ -234,11 +237,13 @@ class _Run:
     def prepare(self, piece: Piece) -> _Prepared:
         """Hash, look up and (when needed) encode one piece: runs in a worker thread."""
         silent = piece.silent
+        lead = 0 if silent else piece.lead()
+        sent = piece.samples[lead:]
         key = cached = body = None
         if not silent:
             if self.cache is not None:
                 key = PieceCache.key(
-                    piece.digest(),
+                    hashlib.sha256(sent.tobytes()).hexdigest(),
                     model=self.model,
                     language=self.language,
                     timestamps=self.timestamps,
@@ -246,8 +251,8 @@ class _Run:
                 )
                 cached = self.cache.get(key)
             if cached is None:
-                body = encode_mp3(piece.samples, bitrate=self.bitrate)
-        return _Prepared(piece.index, piece.start, piece.samples.size, key, body, cached, silent)
+                body = encode_mp3(sent, bitrate=self.bitrate)
+        return _Prepared(piece.index, piece.start, piece.samples.size, lead, key, body, cached, silent)
 
     async def produce(
         self, pieces: Iterator[Piece], queue: asyncio.Queue[_Prepared | None]
@@ -364,6 +369,7 @@ def _merge(
     for prepared, response, error in outcomes:
         off, end = prepared.offset, prepared.end
         if response is None:
+            off = prepared.start / RATE
             reason = str(error) if error is not None else "not transcribed"
             if gaps and abs(gaps[-1].end - off) < 1e-6 and gaps[-1].reason == reason:
                 gaps[-1] = TranscriptionGap(start=gaps[-1].start, end=end, reason=reason)
