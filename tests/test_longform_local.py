@@ -43,7 +43,7 @@ def test_a_recording_in_pieces_is_heard_whole_with_every_sentence_at_its_start(
             reference = " ".join(s.text for s in truth)
             assert word_error_rate(reference, result.text) <= 0.10
             errors = start_errors(result.words, truth)
-            assert sum(e <= 0.3 for e in errors) >= len(truth) - 1, list(zip(truth, errors))
+            assert sum(e <= 0.3 for e in errors) >= len(truth) - 1, list(zip(truth, errors, strict=True))
             assert max(errors) <= 0.5, errors  # another CPU moves word times a little
             # No drift: the last sentences sit where they were spoken.
             assert max(errors[-3:]) <= 0.3, errors
