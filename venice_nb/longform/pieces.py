@@ -78,12 +78,21 @@ class Piece:
         recognisers date a piece's first word from its start, so it is trimmed."""
         if self.samples.size == 0:
             return 0
-        level = np.abs(self.samples.astype(np.int32))
-        loud = np.flatnonzero(level > max(3 * SILENT_PEAK, int(level.max()) // 20))
-        if not loud.size:
-            return 0
-        skip = int(loud[0]) - LEAD_MARGIN
+        threshold = max(3 * SILENT_PEAK, _peak(self.samples) // 20)
+        step = RATE  # a second at a time: no copy of the whole piece
+        for pos in range(0, self.samples.size, step):
+            part = self.samples[pos : pos + step]
+            loud = np.flatnonzero((part > threshold) | (part < -threshold))
+            if loud.size:
+                skip = pos + int(loud[0]) - LEAD_MARGIN
+                return skip if skip >= 2 * LEAD_MARGIN else 0
+        return 0
         return skip if skip >= 2 * LEAD_MARGIN else 0
+
+
+def _peak(samples: Int16Array) -> int:
+    """The loudest sample's magnitude (without widening a copy of the whole piece)."""
+    return max(int(samples.max()), -int(samples.min()))
 
 
 def quietest_cut(samples: Int16Array, lo: int, hi: int) -> int:

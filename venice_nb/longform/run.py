@@ -73,6 +73,7 @@ class LongTranscription(AudioTranscriptionResponse):
     _cached: int = PrivateAttr(default=0)
     _warnings: list[str] = PrivateAttr(default_factory=list)
     _gaps: list[TranscriptionGap] = PrivateAttr(default_factory=list)
+    _piece_starts: list[float] = PrivateAttr(default_factory=list)
 
     @property
     def pieces(self) -> int:
@@ -89,6 +90,11 @@ class LongTranscription(AudioTranscriptionResponse):
     @property
     def warnings(self) -> list[str]:
         return list(self._warnings)
+
+    @property
+    def piece_starts(self) -> list[float]:
+        """Where each piece began, in seconds (the cuts, and 0.0)."""
+        return list(self._piece_starts)
 
     @property
     def gaps(self) -> list[TranscriptionGap]:
@@ -322,6 +328,7 @@ class _Run:
             observed = False
             try:
                 self.requests += 1
+                self.progress()
                 try:
                     raw = await self.client.request(
                         "POST",
@@ -511,6 +518,7 @@ async def transcribe_file(
     result._requests = run.requests
     result._cached = run.cached
     result._gaps = gaps
+    result._piece_starts = [round(p.start / RATE, 3) for p, _, _ in outcomes]
     early = media.ended_early()
     if early:
         result._warnings.append(early)
