@@ -57,6 +57,11 @@ def installed_labextension() -> Path:
     return share
 
 
+def _jupyter_path(share: Path) -> str:
+    """``JUPYTER_PATH`` with ``share`` (the installed extension's) first."""
+    return os.pathsep.join(filter(None, [str(share), os.environ.get("JUPYTER_PATH")]))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -92,7 +97,7 @@ class JupyterServer:
             **extra_env,
             "JUPYTER_CONFIG_DIR": str(config),
             "JUPYTER_DATA_DIR": str(data),
-            "JUPYTER_PATH": str(extension_share),
+            "JUPYTER_PATH": _jupyter_path(extension_share),
             "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
             "JUPYTER_PREFER_ENV_PATH": "0",
             "JUPYTER_TOKEN": self.token,
@@ -231,7 +236,7 @@ def voila_server(notebook: Path, workdir: Path) -> Iterator[str]:
     env = {
         **os.environ,
         "JUPYTER_DATA_DIR": str(workdir / "jupyter-data"),
-        "JUPYTER_PATH": str(installed_labextension()),
+        "JUPYTER_PATH": _jupyter_path(installed_labextension()),
     }
     port = _free_port()
     log = (workdir / "voila.log").open("w")
