@@ -1,7 +1,7 @@
 """Benchmark of hearing speech as it is made (``%%venice_speak`` on a streaming model).
 
-Run: ``python benchmarks/bench_live.py`` (needs the ``dev`` extra, /usr/bin/chromium and the built
-extension, ``python labextension/build.py``; about a minute a run). JupyterLab 4 in headless
+Run: ``python benchmarks/bench_live.py`` (needs the ``dev`` extra, /usr/bin/chromium and the
+extension installed with it by ``pip install -e .``; about a minute a run). JupyterLab 4 in headless
 Chromium runs a 20-sentence ``%%venice_speak`` cell on the offline engine, in the natural Kokoro
 voices users hear by default (``--fast``: the piper / espeak-ng voices the tests use, which
 synthesise the whole text in under two seconds), and prints, per run (``--runs N``,
@@ -27,7 +27,7 @@ for path in (ROOT, ROOT / "tests" / "browser"):
         sys.path.insert(0, str(path))
 
 from conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
-from jupyter_env import LABEXTENSION, JupyterServer  # noqa: E402
+from jupyter_env import JupyterServer, installed_labextension  # noqa: E402
 from live_probe import run_live, write_notebook  # noqa: E402
 
 
@@ -39,8 +39,10 @@ def main() -> int:
     parser.add_argument("--frontend", choices=["lab", "notebook"], default="lab")
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
-    if not (LABEXTENSION / "package.json").exists():
-        print("Build the extension first: python labextension/build.py", file=sys.stderr)
+    try:
+        installed_labextension()
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
         return 2
     from playwright.sync_api import sync_playwright
 

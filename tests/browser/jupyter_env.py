@@ -1,8 +1,9 @@
 """A JupyterLab 4 / Notebook 7 server of the tests' own on 127.0.0.1.
 
-Everything Jupyter reads is the test's: config, data (kernel spec pointing at this interpreter,
-venice_nb's built front-end extension) and runtime dirs, with ``JUPYTER_PREFER_ENV_PATH=0`` so a
-virtualenv's own ``python3`` kernel spec cannot win. The token comes from the environment, never
+Everything Jupyter reads is the test's (config, data with a kernel spec pointing at this
+interpreter, runtime dirs, with ``JUPYTER_PREFER_ENV_PATH=0`` so a virtualenv's own ``python3``
+kernel spec cannot win), except venice_nb's front-end extension: the one ``pip install`` put in
+``share/jupyter/labextensions/venice-nb``, as README installs it. The token comes from the environment, never
 the command line (it would show in the process list). One server serves both frontends:
 ``/lab/tree/NAME`` (JupyterLab) and ``/notebooks/NAME`` (Notebook 7).
 """
@@ -13,7 +14,7 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
+import site
 import socket
 import subprocess
 import sys
@@ -27,14 +28,38 @@ from typing import Any
 from testkit.kernelspec import write_kernel_spec
 
 REPO = Path(__file__).resolve().parents[2]
-LABEXTENSION = REPO / "venice_nb" / "labextension"
-"""Where ``python labextension/build.py`` writes the built extension (not committed)."""
+BUNDLE = REPO / "venice_nb" / "labextension"
+"""The checkout's committed build of the extension, which ``pip install`` copies."""
+STAMP = "sources.sha256"
 
 
-def install_labextension(data_dir: Path) -> None:
-    """Put the built extension where Jupyter looks for prebuilt ones, as the wheel installs it
-    (a copy: Voila refuses to serve files through a symlink that leaves its folders)."""
-    shutil.copytree(LABEXTENSION, data_dir / "labextensions" / "venice-nb")
+def installed_labextension() -> Path:
+    """The ``share/jupyter`` folder where ``pip install`` (``-e`` or not, ``--user`` or not) put
+    venice_nb's extension for this interpreter. Raises ``RuntimeError`` naming the fix when it is
+    missing or is not the checkout's build (installed before the bundle was last rebuilt)."""
+    for prefix in (sys.prefix, site.getuserbase()):
+        share = Path(prefix) / "share" / "jupyter"
+        installed = share / "labextensions" / "venice-nb"
+        if (installed / "package.json").is_file():
+            break
+    else:
+        raise RuntimeError(
+            f"venice_nb's JupyterLab extension is not installed under {sys.prefix}: "
+            f"run `pip install -e .` in {REPO}, as README says."
+        )
+    here = (BUNDLE / STAMP).read_text() if (BUNDLE / STAMP).is_file() else None
+    there = (installed / STAMP).read_text() if (installed / STAMP).is_file() else None
+    if here != there:
+        raise RuntimeError(
+            f"The installed extension ({installed}) is not this checkout's build "
+            f"(venice_nb/labextension): run `pip install -e .` in {REPO} again."
+        )
+    return share
+
+
+def _jupyter_path(share: Path) -> str:
+    """``JUPYTER_PATH`` with ``share`` (the installed extension's) first."""
+    return os.pathsep.join(filter(None, [str(share), os.environ.get("JUPYTER_PATH")]))
 
 
 def _free_port() -> int:
@@ -55,7 +80,7 @@ class JupyterServer:
         self.root.mkdir(parents=True)
         data = base / "data"
         write_kernel_spec(data, "Python 3 (venice_nb tests)")
-        install_labextension(data)
+        extension_share = installed_labextension()
         config = base / "config"
         (config / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension").mkdir(
             parents=True
@@ -72,6 +97,7 @@ class JupyterServer:
             **extra_env,
             "JUPYTER_CONFIG_DIR": str(config),
             "JUPYTER_DATA_DIR": str(data),
+            "JUPYTER_PATH": _jupyter_path(extension_share),
             "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
             "JUPYTER_PREFER_ENV_PATH": "0",
             "JUPYTER_TOKEN": self.token,
@@ -186,16 +212,15 @@ def running_jupyter(
 ) -> Iterator[JupyterServer]:
     """A started :class:`JupyterServer` with venice_nb's extension, stopped afterwards; the test
     is skipped when a frontend package in ``needs`` is missing, failed when the extension is not
-    built."""
+    installed."""
     import pytest
 
     for name in needs:
         pytest.importorskip(name)
-    if not (LABEXTENSION / "package.json").exists():
-        pytest.fail(
-            "venice_nb's JupyterLab extension is not built: run `python labextension/build.py` "
-            "(needs node and npm), as .ci/run does."
-        )
+    try:
+        installed_labextension()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
     server = JupyterServer(base, {}, extra_args)
     server.start()
     try:
@@ -206,11 +231,13 @@ def running_jupyter(
 
 @contextlib.contextmanager
 def voila_server(notebook: Path, workdir: Path) -> Iterator[str]:
-    """Voila serving ``notebook`` on 127.0.0.1, with venice_nb's extension installed as the wheel
-    installs it; yields the page's URL."""
-    data = workdir / "jupyter-data"
-    install_labextension(data)
-    env = {**os.environ, "JUPYTER_DATA_DIR": str(data)}
+    """Voila serving ``notebook`` on 127.0.0.1, with venice_nb's extension where ``pip install``
+    put it; yields the page's URL."""
+    env = {
+        **os.environ,
+        "JUPYTER_DATA_DIR": str(workdir / "jupyter-data"),
+        "JUPYTER_PATH": _jupyter_path(installed_labextension()),
+    }
     port = _free_port()
     log = (workdir / "voila.log").open("w")
     proc = subprocess.Popen(

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from conftest import PARAGRAPH
-from jupyter_env import LABEXTENSION, voila_server
+from jupyter_env import installed_labextension, voila_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.local, pytest.mark.slow]
 
@@ -40,8 +40,10 @@ def voila_url(offline_env: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     ]
     path = workdir / "voila.ipynb"
     nbformat.write(nb, path)
-    if not (LABEXTENSION / "package.json").exists():
-        pytest.fail("venice_nb's extension is not built: run `python labextension/build.py`.")
+    try:
+        installed_labextension()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
     with voila_server(path, workdir) as url:
         yield url
 
