@@ -46,6 +46,7 @@ __all__ = [
     "is_dask_collection",
     "run_on_cluster",
     "speak_part",
+    "worker_pacer",
 ]
 
 POLL_SECONDS = 0.25
@@ -178,10 +179,13 @@ def _actor_lost(exc: BaseException) -> bool:
 
 
 class RemotePacer(RateLimitPacer):
-    """The engine's pacer on a worker: every call goes to the job's :class:`ClusterLimiter`.
+    """The engine's pacer on a worker: every permit comes from the job's :class:`ClusterLimiter`.
 
     ``observe`` and ``release`` are sent without waiting; the next ``acquire`` first waits for
-    them to arrive, so a 429 this worker saw holds its own next request too.
+    them to arrive, so a 429 this worker saw holds its own next request too. While the limiter is
+    lost and its successor not started yet (it needs a free worker thread), permits come from a
+    pacer of this task's own, paced by the headers alone; the limiter is looked for again every
+    :data:`POLL_SECONDS`.
     """
 
     def __init__(self, variable: Any, worker: str) -> None:
@@ -190,63 +194,76 @@ class RemotePacer(RateLimitPacer):
         self._worker = worker
         self._actor: Any = None
         self._lost_key: str | None = None
+        self._next_look = 0.0
         self._sent: list[Any] = []
+        self._local: RateLimitPacer | None = None
 
-    def _current(self) -> Any:
-        """The limiter published by the driver (blocking: run in a thread)."""
-        deadline = time.monotonic() + NEW_LIMITER_WAIT
-        while True:
-            future = self._variable.get(timeout=NEW_LIMITER_WAIT)
-            if future.key != self._lost_key:
-                return future.result(timeout=NEW_LIMITER_WAIT)
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    "The cluster's rate limiter was lost and the driver made no new one; "
-                    "is the driver still running?"
-                )
-            time.sleep(POLL_SECONDS)
+    def look(self) -> None:
+        """Take the limiter the driver published, if it is running (blocking: a thread's job)."""
+        future = self._variable.get(timeout=30)
+        if future.key == self._lost_key or future.status != "finished":
+            return
+        try:
+            self._actor = future.result(timeout=30)
+        except Exception as exc:
+            if not _actor_lost(exc):
+                raise
+            self._lost_key = future.key
 
-    def connect(self) -> None:
-        """Find the limiter now (from the task's thread, before the engine's loop starts)."""
-        self._actor = self._current()
+    async def _limiter(self) -> Any:
+        if self._actor is None and time.monotonic() >= self._next_look:
+            self._next_look = time.monotonic() + POLL_SECONDS
+            await asyncio.to_thread(self.look)
+        return self._actor
 
-    async def _call(self, method: str, *args: Any) -> Any:
-        while True:
-            actor = self._actor
-            if actor is None:
-                actor = self._actor = await asyncio.to_thread(self._current)
-            try:
-                return await asyncio.to_thread(getattr(actor, method)(*args).result)
-            except Exception as exc:
-                if not _actor_lost(exc):
-                    raise
-                self._actor, self._lost_key = None, actor.key
+    def _lose(self, actor: Any) -> None:
+        if self._actor is actor:
+            self._actor, self._lost_key = None, actor.key
 
     def _send(self, method: str, *args: Any) -> None:
         if self._actor is not None:
-            self._sent.append(getattr(self._actor, method)(*args))
+            self._sent.append((self._actor, getattr(self._actor, method)(*args)))
 
     async def _flush(self) -> None:
         sent, self._sent = self._sent, []
-        for future in sent:
+        for actor, future in sent:
             try:
                 await asyncio.to_thread(future.result)
             except Exception as exc:  # the limiter was lost: its successor knows nothing of it
                 if not _actor_lost(exc):
                     raise
+                self._lose(actor)
 
     async def acquire(self) -> int:
         await self._flush()
-        ticket: int = await self._call("acquire", self._worker)
-        return ticket
+        actor = await self._limiter()
+        if actor is not None:
+            try:
+                ticket: int = await asyncio.to_thread(actor.acquire(self._worker).result)
+                return ticket
+            except Exception as exc:
+                if not _actor_lost(exc):
+                    raise
+                self._lose(actor)
+        if self._local is None:
+            self._local = RateLimitPacer()
+        return -1 - await self._local.acquire()  # negative: a permit of the local pacer
 
     def release(self, ticket: int) -> None:
-        self._send("release", ticket)
+        if ticket < 0:
+            assert self._local is not None
+            self._local.release(-1 - ticket)
+        else:
+            self._send("release", ticket)
 
     def observe(self, ticket: int, headers: Mapping[str, str] | None, status: int | None) -> None:
         if status == 429:
             self.rate_limited += 1
-        self._send("observe", ticket, dict(headers) if headers else None, status)
+        if ticket < 0:
+            assert self._local is not None
+            self._local.observe(-1 - ticket, headers, status)
+        else:
+            self._send("observe", ticket, dict(headers) if headers else None, status)
 
     def finish(self, statuses: dict[int, str]) -> None:
         self._send("finish", statuses)
@@ -255,11 +272,12 @@ class RemotePacer(RateLimitPacer):
         await self._flush()
 
 
-def _worker_pacer(variable_name: str) -> RemotePacer:
+def worker_pacer(variable_name: str) -> RemotePacer:
+    """In a Dask task: a pacer that takes its permits from the job's limiter."""
     distributed = _distributed()
     worker = distributed.get_worker()
     pacer = RemotePacer(distributed.Variable(variable_name, client=worker.client), worker.address)
-    pacer.connect()
+    pacer.look()
     return pacer
 
 
@@ -274,7 +292,7 @@ def speak_part(
     max_attempts: int,
 ) -> tuple[list[ItemResult], int]:
     """A Dask task: speak ``items`` (planned on the driver) with the job's shared limiter."""
-    pacer = _worker_pacer(variable_name)
+    pacer = worker_pacer(variable_name)
     plan = BatchPlan(
         tuple(replace(item, index=i) for i, item in enumerate(items)), out_dir, fmt, options
     )
@@ -324,7 +342,11 @@ class ClusterRun:
 
 
 class _Limiter:
-    """The driver's handle on the job's limiter: starts it, polls it, replaces it when lost."""
+    """The driver's handle on the job's limiter: starts it, polls it, replaces it when lost.
+
+    A replacement is submitted with a high priority but may wait for a free worker thread; until
+    it runs, workers pace themselves (see :class:`RemotePacer`).
+    """
 
     def __init__(self, client: Any, requests_per_second: float | None) -> None:
         distributed = _distributed()
@@ -332,28 +354,36 @@ class _Limiter:
         self.requests_per_second = requests_per_second
         self.variable = distributed.Variable(f"venice-nb-limiter-{uuid.uuid4().hex}", client=client)
         self.started = 0
-        self._before = (0, 0, 0)  # requests, 429s, slowdowns counted by limiters since lost
         self.finished: dict[int, str] = {}
         self.state: RateLimitState | None = None
+        self._before = (0, 0, 0)  # requests, 429s, slowdowns counted by limiters since lost
+        self._last_requests = 0
         self._future: Any = None
         self._actor: Any = None
-        self._last_requests = 0
         self._start()
+        self._actor = self._future.result(timeout=120)
 
     @property
     def name(self) -> str:
         return str(self.variable.name)
 
     def _start(self) -> None:
-        future = self.client.submit(
-            ClusterLimiter, self.requests_per_second, actor=True, pure=False
+        if self._future is not None:
+            self.client.cancel([self._future])
+        self._actor = None
+        self._future = self.client.submit(
+            ClusterLimiter, self.requests_per_second, actor=True, pure=False, priority=100
         )
-        self._actor = future.result(timeout=60)
-        self.variable.set(future)
-        self._future = future
+        self.variable.set(self._future)
         self.started += 1
 
     def poll(self) -> None:
+        if self._actor is None:  # a replacement on its way
+            if self._future.status == "finished":
+                self._actor = self._future.result()
+            elif self._future.status in ("error", "lost", "cancelled"):
+                self._start()
+            return
         live = list(self.client.scheduler_info(n_workers=-1)["workers"])
         try:
             finished, state, requests = self._actor.progress(live).result(timeout=30)
@@ -377,6 +407,7 @@ class _Limiter:
 
     @property
     def requests(self) -> int:
+        """Requests sent with the limiters' permits (not those of workers pacing themselves)."""
         return self._totals()[0]
 
     def totals(self) -> tuple[int, int]:
@@ -416,26 +447,26 @@ def run_on_cluster(
     started = time.monotonic()
     limiter = _Limiter(client, requests_per_second)
     size = part_size(len(items), client)
-    futures: list[Any] = []
+    pending: set[Any] = set()
     try:
-        futures = [
+        pending = {
             client.submit(task, limiter.name, *task_args(items[i : i + size]), pure=False)
             for i in range(0, len(items), size)
-        ]
+        }
         outcomes: list[Any] = []
-        pending = set(futures)
         while pending:
             for future in [f for f in pending if f.done()]:
                 done, _ = future.result()
                 outcomes.extend(done)
                 limiter.finished.update({r.index: r.status for r in done})
                 pending.discard(future)
+                future.release()  # gathered: a worker lost later need not recompute it
             limiter.poll()
             on_progress(limiter.finished, limiter.state)
             if pending:
                 time.sleep(POLL_SECONDS)
     except BaseException:
-        client.cancel(futures)
+        client.cancel(list(pending))
         raise
     finally:
         try:

@@ -33,6 +33,8 @@ class PacedClient(VeniceClient):
     def __init__(self, *args: Any, pacer: RateLimitPacer, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.pacer = pacer
+        self.requests = 0
+        """POST requests sent (each retry counts)."""
 
     async def request(
         self,
@@ -53,6 +55,7 @@ class PacedClient(VeniceClient):
         failures = limited = 0
         while True:
             ticket = await self.pacer.acquire()
+            self.requests += 1
             try:
                 raw = await super().request(
                     method, path, json=json, params=params, data=data, timeout=timeout, retries=0
