@@ -108,6 +108,10 @@ class RateLimitedStub(LoopbackServer):
         self.statuses: Counter[int] = Counter()
         self.accepted_at: list[float] = []
         """Unix time of every request admitted by the limit."""
+        self.rejected_at: list[float] = []
+        """Unix time of every 429 answered (by the limit or by :meth:`fail`)."""
+        self.fault_retry_after: float | None = None
+        """``Retry-After`` seconds sent with the 429s queued by :meth:`fail` (None: none)."""
         self.faults: dict[str, deque[int]] = {}
         self._catalog = _catalog()
         self._window_start = 0.0
@@ -120,6 +124,14 @@ class RateLimitedStub(LoopbackServer):
     @property
     def rejected_429(self) -> int:
         return self.statuses[429]
+
+    def reset_counts(self) -> None:
+        """Forget what was counted (the window itself goes on), for the next test of a module."""
+        for counter in (self.attempts, self.served, self.statuses):
+            counter.clear()
+        self.accepted_at.clear()
+        self.rejected_at.clear()
+        self.faults.clear()
 
     def fail(self, text: str, *statuses: int) -> None:
         """Answer the next requests for ``text`` with these statuses, in order."""
@@ -194,7 +206,10 @@ class RateLimitedStub(LoopbackServer):
         if queued:
             status = queued.popleft()
             if status == 429:
-                return self._error(429, self._headers(0, now + 0.2))
+                headers = self._headers(0, now + 0.2)
+                if self.fault_retry_after is not None:
+                    headers["Retry-After"] = f"{self.fault_retry_after:g}"
+                return self._error(429, headers)
             return self._error(status, {})
         admitted, remaining, reset = self._admit(now)
         headers = self._headers(remaining, reset)
@@ -237,5 +252,7 @@ class RateLimitedStub(LoopbackServer):
 
     def _error(self, status: int, headers: dict[str, str]) -> web.Response:
         self.statuses[status] += 1
+        if status == 429:
+            self.rejected_at.append(time.time())
         code, message = _MESSAGES.get(status, ("UNKNOWN_ERROR", "Unknown error"))
         return web.json_response({"error": message, "code": code}, status=status, headers=headers)

@@ -98,9 +98,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="batch: cap this run's own rate (for several runs sharing one key)",
     )
+    _add_scheduler(speak)
 
-    tr = sub.add_parser("transcribe", help="transcribe an audio file")
-    tr.add_argument("file", type=Path, help="audio file (wav, mp3, flac, m4a, ogg, webm, aac)")
+    tr = sub.add_parser("transcribe", help="transcribe an audio file, or a batch into many files")
+    tr.add_argument(
+        "file", type=Path, nargs="?", help="audio file (wav, mp3, flac, m4a, ogg, webm, aac)"
+    )
     tr.add_argument(
         "--model", default=DEFAULT_ASR_MODEL, help=f"ASR model (default {DEFAULT_ASR_MODEL})"
     )
@@ -112,6 +115,7 @@ def _parser() -> argparse.ArgumentParser:
         default="text",
         help="output format (default text)",
     )
+    _add_transcribe_batch(tr)
 
     voices = sub.add_parser("voices", help="list voices")
     voices.add_argument("--model", help="only this TTS model")
@@ -124,6 +128,27 @@ def _parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     return parser
+
+
+def _add_scheduler(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="batch: run on this Dask cluster (e.g. tcp://10.0.0.5:8786), one rate limit shared "
+        "by all workers; needs venice-nb[dask]",
+    )
+
+
+def _add_transcribe_batch(tr: argparse.ArgumentParser) -> None:
+    """``transcribe --batch``: many recordings to transcript files (see _transcribe_batch)."""
+    tr.add_argument(
+        "--batch",
+        metavar="FILE|FOLDER|GLOB",
+        help="transcribe many files: a folder, a quoted glob ('calls/*.mp3') or one file; one "
+        "transcript per source in --out-dir (json, txt for --format text, srt, vtt)",
+    )
+    tr.add_argument("--out-dir", type=Path, metavar="DIR", help="folder for a batch's transcripts")
+    _add_scheduler(tr)
 
 
 def _format_from_path(path: Path) -> str | None:
@@ -179,6 +204,8 @@ def _check_speak_args(args: argparse.Namespace) -> None:
         raise InvalidRequestError(
             "--requests-per-second is for --batch.", param="requests_per_second"
         )
+    if args.scheduler is not None and args.batch is None:
+        raise InvalidRequestError("--scheduler is for --batch.", param="scheduler")
 
 
 def _speak_batch(args: argparse.Namespace) -> int:
@@ -209,6 +236,7 @@ def _speak_batch(args: argparse.Namespace) -> int:
             requests_per_second=args.requests_per_second,
             speed=args.speed,
             progress_file=sys.stderr,
+            scheduler=args.scheduler,
         )
     except KeyboardInterrupt:
         print(
@@ -227,6 +255,47 @@ def _speak_batch(args: argparse.Namespace) -> int:
         return 0
     errors = [r.error for r in report.items if r.error is not None]
     return next((code for cls, code, _ in EXIT_CODES if errors and isinstance(errors[0], cls)), 7)
+
+
+def _transcribe_batch(args: argparse.Namespace) -> int:
+    """``transcribe --batch``: progress on stderr, a summary and each failure at the end."""
+    from .transcribe_batch import transcribe_many
+
+    if args.batch is None:
+        raise InvalidRequestError(
+            "Give the audio FILE to transcribe, or --batch FOLDER|GLOB --out-dir DIR for many.",
+            param="file",
+        )
+    if args.file is not None:
+        raise InvalidRequestError(
+            f"--batch reads its sources from {args.batch!r}; drop the FILE argument.",
+            param="batch",
+        )
+    if args.out_dir is None:
+        raise InvalidRequestError(
+            "--batch needs --out-dir DIR, the folder for its transcripts.", param="out_dir"
+        )
+    try:
+        report = transcribe_many(
+            args.batch,
+            out_dir=args.out_dir,
+            model=args.model,
+            language=args.language,
+            format="txt" if args.out_format == "text" else args.out_format,
+            scheduler=args.scheduler,
+            progress_file=sys.stderr,
+        )
+    except KeyboardInterrupt:
+        print(
+            "venice-nb: interrupted; the transcripts written are complete, run the same command "
+            "again to do the rest",
+            file=sys.stderr,
+        )
+        return 130
+    for item in report.failed:
+        print(f"venice-nb: {item.source} failed: {item.reason}", file=sys.stderr)
+    print(f"{report} -> {args.out_dir}")
+    return 0 if report.ok else 7
 
 
 async def _speak(args: argparse.Namespace) -> int:
@@ -328,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
             _check_speak_args(args)
             if args.batch is not None:
                 return _speak_batch(args)
+        if args.command == "transcribe" and (args.batch is not None or args.file is None):
+            return _transcribe_batch(args)
         code = asyncio.run(runner(args))
         sys.stdout.flush()  # a closed pipe shows here, not in Python's last flush
         return code

@@ -195,7 +195,7 @@ class RemotePacer(RateLimitPacer):
         self._actor: Any = None
         self._lost_key: str | None = None
         self._next_look = 0.0
-        self._sent: list[Any] = []
+        self._pending: list[Any] = []
         self._local: RateLimitPacer | None = None
 
     def look(self) -> None:
@@ -222,10 +222,10 @@ class RemotePacer(RateLimitPacer):
 
     def _send(self, method: str, *args: Any) -> None:
         if self._actor is not None:
-            self._sent.append((self._actor, getattr(self._actor, method)(*args)))
+            self._pending.append((self._actor, getattr(self._actor, method)(*args)))
 
     async def _flush(self) -> None:
-        sent, self._sent = self._sent, []
+        sent, self._pending = self._pending, []
         for actor, future in sent:
             try:
                 await asyncio.to_thread(future.result)
@@ -360,14 +360,14 @@ class _Limiter:
         self._last_requests = 0
         self._future: Any = None
         self._actor: Any = None
-        self._start()
-        self._actor = self._future.result(timeout=120)
+        self._actor = self._start().result(timeout=120)
 
     @property
     def name(self) -> str:
         return str(self.variable.name)
 
-    def _start(self) -> None:
+    def _start(self) -> Any:
+        """Submit a new limiter and publish it; returns its future."""
         if self._future is not None:
             self.client.cancel([self._future])
         self._actor = None
@@ -376,6 +376,7 @@ class _Limiter:
         )
         self.variable.set(self._future)
         self.started += 1
+        return self._future
 
     def poll(self) -> None:
         if self._actor is None:  # a replacement on its way

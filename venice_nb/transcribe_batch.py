@@ -369,7 +369,8 @@ def transcribe_part(
 
     async def run() -> tuple[list[TranscriptOutcome], int]:
         try:
-            async with _client(pacer, max_attempts) as client:
+            client = _client(pacer, max_attempts)
+            async with client:
                 done = await transcribe_items(
                     client,
                     items,
@@ -467,7 +468,8 @@ def transcribe_many(
         async def job() -> list[TranscriptOutcome]:
             pacer = RateLimitPacer(requests_per_second=requests_per_second)
             pacer_box.append(pacer)
-            async with _client(pacer, max_attempts) as client:
+            client = _client(pacer, max_attempts)
+            async with client:
                 try:
                     return await transcribe_items(
                         client,
