@@ -137,6 +137,12 @@ class RateLimitedStub(LoopbackServer):
         """Answer the next requests for ``text`` with these statuses, in order."""
         self.faults.setdefault(text, deque()).extend(statuses)
 
+    async def wait_sent(self, text: str) -> None:
+        """Return once a speech request for ``text`` has been received (answered or not)."""
+        assert self._changed is not None, "start() first"
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.attempts[text] > 0)
+
     async def wait_served(self, count: int) -> None:
         """Return once ``count`` speech requests in all have been answered with audio."""
         assert self._changed is not None, "start() first"
@@ -199,6 +205,7 @@ class RateLimitedStub(LoopbackServer):
         text, voice = str(body.get("input", "")), str(body.get("voice", ""))
         fmt = str(body.get("response_format") or "mp3")
         self.attempts[text] += 1
+        await self._notify()
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return self._error(401, {})
         now = time.time()
