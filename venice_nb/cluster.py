@@ -51,8 +51,10 @@ __all__ = [
 
 POLL_SECONDS = 0.25
 """How often the driver asks the limiter for progress (and checks that it is alive)."""
-NEW_LIMITER_WAIT = 120.0
-"""Seconds a worker waits for the driver to publish a new limiter before giving up."""
+LOOK_SECONDS = 0.1
+"""How often a worker without a limiter looks for the one the driver publishes."""
+FALLBACK_AFTER = 5.0
+"""Seconds a worker waits for a lost limiter's successor before pacing itself by the headers."""
 INSTALL_HINT = "install the Dask extra: pip install 'venice-nb[dask]'"
 
 
@@ -182,10 +184,10 @@ class RemotePacer(RateLimitPacer):
     """The engine's pacer on a worker: every permit comes from the job's :class:`ClusterLimiter`.
 
     ``observe`` and ``release`` are sent without waiting; the next ``acquire`` first waits for
-    them to arrive, so a 429 this worker saw holds its own next request too. While the limiter is
-    lost and its successor not started yet (it needs a free worker thread), permits come from a
-    pacer of this task's own, paced by the headers alone; the limiter is looked for again every
-    :data:`POLL_SECONDS`.
+    them to arrive, so a 429 this worker saw holds its own next request too. When the limiter is
+    lost, ``acquire`` waits for the driver to publish its successor (the spare, in well under a
+    second); only if none comes within :data:`FALLBACK_AFTER` seconds do permits come from a pacer
+    of this task's own, paced by the headers alone, until one does.
     """
 
     def __init__(self, variable: Any, worker: str) -> None:
@@ -194,6 +196,7 @@ class RemotePacer(RateLimitPacer):
         self._worker = worker
         self._actor: Any = None
         self._lost_key: str | None = None
+        self._lost_since = time.monotonic()  # no limiter yet
         self._next_look = 0.0
         self._pending: list[Any] = []
         self._local: RateLimitPacer | None = None
@@ -212,13 +215,14 @@ class RemotePacer(RateLimitPacer):
 
     async def _limiter(self) -> Any:
         if self._actor is None and time.monotonic() >= self._next_look:
-            self._next_look = time.monotonic() + POLL_SECONDS
+            self._next_look = time.monotonic() + LOOK_SECONDS
             await asyncio.to_thread(self.look)
         return self._actor
 
     def _lose(self, actor: Any) -> None:
         if self._actor is actor:
             self._actor, self._lost_key = None, actor.key
+            self._lost_since = time.monotonic()
 
     def _send(self, method: str, *args: Any) -> None:
         if self._actor is not None:
@@ -236,15 +240,20 @@ class RemotePacer(RateLimitPacer):
 
     async def acquire(self) -> int:
         await self._flush()
-        actor = await self._limiter()
-        if actor is not None:
-            try:
-                ticket: int = await asyncio.to_thread(actor.acquire(self._worker).result)
-                return ticket
-            except Exception as exc:
-                if not _actor_lost(exc):
-                    raise
-                self._lose(actor)
+        while True:
+            actor = await self._limiter()
+            if actor is not None:
+                try:
+                    ticket: int = await asyncio.to_thread(actor.acquire(self._worker).result)
+                    return ticket
+                except Exception as exc:
+                    if not _actor_lost(exc):
+                        raise
+                    self._lose(actor)
+                    continue
+            if time.monotonic() - self._lost_since >= FALLBACK_AFTER:
+                break
+            await asyncio.sleep(LOOK_SECONDS)  # the driver's spare limiter takes over soon
         if self._local is None:
             self._local = RateLimitPacer()
         return -1 - await self._local.acquire()  # negative: a permit of the local pacer
@@ -344,8 +353,10 @@ class ClusterRun:
 class _Limiter:
     """The driver's handle on the job's limiter: starts it, polls it, replaces it when lost.
 
-    A replacement is submitted with a high priority but may wait for a free worker thread; until
-    it runs, workers pace themselves (see :class:`RemotePacer`).
+    A spare limiter waits on another worker, so that losing the limiter's worker costs only the
+    time to notice (one poll): the spare is published at once and a new spare is started. A new
+    limiter needs a free worker thread, which a busy cluster may not have for a while; the spare
+    does not.
     """
 
     def __init__(self, client: Any, requests_per_second: float | None) -> None:
@@ -360,31 +371,70 @@ class _Limiter:
         self._last_requests = 0
         self._future: Any = None
         self._actor: Any = None
+        self._spare: Any = None
         self._actor = self._start().result(timeout=120)
+        spare = self._start_spare()
+        if spare is not None:  # before the parts take every thread
+            spare.result(timeout=120)
 
     @property
     def name(self) -> str:
         return str(self.variable.name)
+
+    def _submit(self, **where: Any) -> Any:
+        return self.client.submit(
+            ClusterLimiter, self.requests_per_second, actor=True, pure=False, priority=100, **where
+        )
 
     def _start(self) -> Any:
         """Submit a new limiter and publish it; returns its future."""
         if self._future is not None:
             self.client.cancel([self._future])
         self._actor = None
-        self._future = self.client.submit(
-            ClusterLimiter, self.requests_per_second, actor=True, pure=False, priority=100
-        )
+        self._future = self._submit()
         self.variable.set(self._future)
         self.started += 1
         return self._future
+
+    def _start_spare(self) -> Any:
+        """Start a spare limiter on a worker other than the limiter's (None: no other worker)."""
+        held = self.client.who_has([self._future]).get(self._future.key) or ()
+        others = [w for w in self.client.scheduler_info(n_workers=-1)["workers"] if w not in held]
+        self._spare = self._submit(workers=others, allow_other_workers=False) if others else None
+        return self._spare
+
+    def _promote_spare(self) -> bool:
+        """Publish the spare as the limiter, if it runs; then start a new spare."""
+        spare, self._spare = self._spare, None
+        if spare is None or spare.status != "finished":
+            if spare is not None:
+                self.client.cancel([spare])
+            return False
+        try:
+            actor = spare.result(timeout=5)
+            actor.progress(None).result(timeout=5)  # alive, not on the worker just lost
+        except Exception as exc:
+            if not _actor_lost(exc):
+                raise
+            self.client.cancel([spare])
+            return False
+        self.client.cancel([self._future])
+        self._future, self._actor = spare, actor
+        self.variable.set(spare)
+        self.started += 1
+        self._start_spare()
+        return True
 
     def poll(self) -> None:
         if self._actor is None:  # a replacement on its way
             if self._future.status == "finished":
                 self._actor = self._future.result()
+                self._start_spare()
             elif self._future.status in ("error", "lost", "cancelled"):
                 self._start()
             return
+        if self._spare is not None and self._spare.status in ("error", "lost", "cancelled"):
+            self._start_spare()
         live = list(self.client.scheduler_info(n_workers=-1)["workers"])
         try:
             finished, state, requests = self._actor.progress(live).result(timeout=30)
@@ -393,7 +443,8 @@ class _Limiter:
                 raise
             self._before = self._totals()
             self._last_requests, self.state = 0, None
-            self._start()
+            if not self._promote_spare():
+                self._start()
             return
         self.finished.update(finished)
         self.state = state
@@ -420,7 +471,7 @@ class _Limiter:
         try:
             self.variable.delete()
         finally:
-            self.client.cancel([self._future])
+            self.client.cancel([f for f in (self._future, self._spare) if f is not None])
 
 
 def part_size(total: int, client: Any) -> int:
