@@ -224,3 +224,13 @@ def test_a_dask_dataframe_runs_on_the_default_client(
     report = speak_many(dd.from_pandas(rows, npartitions=4), out_dir=tmp_path, progress=False)
     assert report.ok and len(report.done) == 20
     assert sorted(p.stem for p in tmp_path.glob("*.mp3")) == list(rows.name)
+
+
+def test_a_scheduler_that_is_not_one_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    from venice_nb import InvalidRequestError
+
+    with pytest.raises(InvalidRequestError, match=r"scheduler must be a distributed\.Client"):
+        speak_many(["Hello."], out_dir=tmp_path, scheduler=42, progress=False)
+    with pytest.raises(InvalidRequestError, match=r"scheduler must be a distributed\.Client"):
+        transcribe_many([tmp_path / "x.wav"], out_dir=tmp_path / "o", scheduler=3.5, progress=False)
+    assert list(tmp_path.iterdir()) == []

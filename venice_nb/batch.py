@@ -256,8 +256,9 @@ def speak_many(
         max_attempts=max_attempts,
         requests_per_second=requests_per_second,
     )
-    from .cluster import gather_collection, is_dask_collection
+    from .cluster import check_scheduler, gather_collection, is_dask_collection
 
+    check_scheduler(scheduler)
     on_cluster = scheduler is not None or is_dask_collection(texts)
     if is_dask_collection(texts):
         texts = gather_collection(texts)

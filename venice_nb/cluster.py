@@ -41,6 +41,7 @@ from .core.ratelimit import RateLimitPacer, RateLimitState
 __all__ = [
     "ClusterLimiter",
     "ClusterRun",
+    "check_scheduler",
     "connect",
     "gather_collection",
     "is_dask_collection",
@@ -81,6 +82,23 @@ def gather_collection(obj: Any) -> Any:
     """The rows of a Dask collection, on the driver: every row is checked and named there, before
     any request, with one view of all names (partitions' indexes would collide)."""
     return obj.compute()
+
+
+def check_scheduler(scheduler: Any) -> None:
+    """Refuse a ``scheduler=`` that is neither a Client nor an address, before any work starts
+    (and say how to get Dask when it is missing)."""
+    if scheduler is None:
+        return
+    distributed = _distributed()
+    if isinstance(scheduler, distributed.Client):
+        return
+    if isinstance(scheduler, str) and scheduler.strip():
+        return
+    raise InvalidRequestError(
+        f"scheduler must be a distributed.Client or an address such as 'tcp://host:8786', "
+        f"got {type(scheduler).__name__}.",
+        param="scheduler",
+    )
 
 
 def connect(scheduler: Any) -> tuple[Any, bool]:

@@ -429,8 +429,9 @@ def transcribe_many(
     only what is missing. Bad input raises :class:`InvalidRequestError` before any request; a
     401/402/403 stops the batch and is raised; any other error fails only its source.
     """
-    from .cluster import gather_collection, is_dask_collection
+    from .cluster import check_scheduler, gather_collection, is_dask_collection
 
+    check_scheduler(scheduler)
     check_run_options(
         concurrency=concurrency, max_attempts=max_attempts, requests_per_second=requests_per_second
     )
