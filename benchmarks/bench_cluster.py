@@ -57,7 +57,7 @@ LATENCY = 0.05
 
 def row(name: str, measured: str, target: str, ok: bool | None) -> None:
     verdict = "" if ok is None else "PASS" if ok else "MISS"
-    print(f"{name:<50} {measured:>28}   {target:<12} {verdict}", flush=True)
+    print(f"{name:<64} {measured:>24}   {target:<8} {verdict}", flush=True)
 
 
 def lines(n: int, tag: str) -> dict[str, str]:

@@ -14,9 +14,9 @@ permit) and a Semaphore caps concurrency, not a rate per window.
 **A lost worker.** Dask reruns the tasks of a worker that dies. Each task skips the items whose
 file exists and creates files only if absent (:func:`~venice_nb.core.files.atomic_create`), so an
 item is never written twice nor left half written. Dask does not recreate an actor whose worker
-died (dask/distributed#4287), so the driver watches the limiter and, when it is lost, starts a new
-one and publishes it in a ``distributed.Variable`` (held by the scheduler); workers that find the
-old one gone wait for the new one. The limiter hands back the permits of requests whose worker
+died (dask/distributed#4287), so the driver keeps a spare limiter on another worker, watches the
+limiter and, when it is lost, publishes the spare in a ``distributed.Variable`` (held by the
+scheduler) and starts a new spare; workers that find the old one gone wait for the new one. The limiter hands back the permits of requests whose worker
 left, so a death does not shrink the window for the rest of the job.
 
 **Secrets stay home.** Workers make their clients from their own environment

@@ -176,7 +176,7 @@ def _paths(sources: Any) -> list[Path]:
                     param="sources",
                 )
             return found
-        if glob.has_magic(text):
+        if glob.has_magic(text) and not folder.is_file():  # a file may have [ ] in its name
             found = sorted(
                 Path(p) for p in glob.glob(os.path.expanduser(text)) if Path(p).is_file()
             )
