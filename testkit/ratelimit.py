@@ -6,7 +6,11 @@ published catalog) and ``POST /audio/speech``, which accepts at most ``limit`` r
 a sliding window) and answers 429 past it, like the service: every answer carries
 ``x-ratelimit-limit-requests``, ``x-ratelimit-remaining-requests`` and
 ``x-ratelimit-reset-requests`` (Unix time). Answers that are refused do not count in the window.
-Speech is a few deterministic bytes per (text, voice, format), not audio.
+Speech is a few deterministic bytes per (text, voice, format), not audio. ``POST
+/audio/transcriptions`` shares the same limit and answers a fixed transcript naming the uploaded
+file (:func:`stub_transcript`), counted per file name. The limit is the server's, so it holds
+across every client of it (the processes of a Dask cluster included); ``accepted_at`` keeps the
+time of each admitted request, for throughput figures.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from collections import Counter, deque
 from pathlib import Path
 from typing import Any, Literal
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from .loopback import API_PREFIX, LoopbackServer
 
@@ -58,6 +62,21 @@ def _catalog() -> dict[str, Any]:
     raise FileNotFoundError("No catalog.json: set VENICE_SHARED_DIR to the shared folder.")
 
 
+def stub_transcript(filename: str) -> dict[str, Any]:
+    """The transcript the stub answers for an uploaded file (three words, 1.5 s)."""
+    words = ["Transcript", "of", Path(filename).stem]
+    return {
+        "text": " ".join(words),
+        "duration": 1.5,
+        "timestamps": {
+            "word": [
+                {"word": w, "start": i * 0.5, "end": i * 0.5 + 0.4} for i, w in enumerate(words)
+            ],
+            "segment": [{"text": " ".join(words), "start": 0.0, "end": 1.4}],
+        },
+    }
+
+
 def stub_audio(text: str, voice: str, fmt: str) -> bytes:
     """The bytes the stub answers for one request (so a test can check a file is whole)."""
     digest = hashlib.sha256(f"{voice}|{fmt}|{text}".encode()).digest()
@@ -87,6 +106,12 @@ class RateLimitedStub(LoopbackServer):
         self.served: Counter[str] = Counter()
         """Speech answered with audio per text."""
         self.statuses: Counter[int] = Counter()
+        self.accepted_at: list[float] = []
+        """Unix time of every request admitted by the limit."""
+        self.rejected_at: list[float] = []
+        """Unix time of every 429 answered (by the limit or by :meth:`fail`)."""
+        self.fault_retry_after: float | None = None
+        """``Retry-After`` seconds sent with the 429s queued by :meth:`fail` (None: none)."""
         self.faults: dict[str, deque[int]] = {}
         self._catalog = _catalog()
         self._window_start = 0.0
@@ -100,9 +125,23 @@ class RateLimitedStub(LoopbackServer):
     def rejected_429(self) -> int:
         return self.statuses[429]
 
+    def reset_counts(self) -> None:
+        """Forget what was counted (the window itself goes on), for the next test of a module."""
+        for counter in (self.attempts, self.served, self.statuses):
+            counter.clear()
+        self.accepted_at.clear()
+        self.rejected_at.clear()
+        self.faults.clear()
+
     def fail(self, text: str, *statuses: int) -> None:
         """Answer the next requests for ``text`` with these statuses, in order."""
         self.faults.setdefault(text, deque()).extend(statuses)
+
+    async def wait_sent(self, text: str) -> None:
+        """Return once a speech request for ``text`` has been received (answered or not)."""
+        assert self._changed is not None, "start() first"
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.attempts[text] > 0)
 
     async def wait_served(self, count: int) -> None:
         """Return once ``count`` speech requests in all have been answered with audio."""
@@ -120,6 +159,7 @@ class RateLimitedStub(LoopbackServer):
         app = web.Application()
         app.router.add_get(f"{API_PREFIX}/models", self._models)
         app.router.add_post(f"{API_PREFIX}/audio/speech", self._speech)
+        app.router.add_post(f"{API_PREFIX}/audio/transcriptions", self._transcription)
         return app
 
     # -- the limit
@@ -165,6 +205,7 @@ class RateLimitedStub(LoopbackServer):
         text, voice = str(body.get("input", "")), str(body.get("voice", ""))
         fmt = str(body.get("response_format") or "mp3")
         self.attempts[text] += 1
+        await self._notify()
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return self._error(401, {})
         now = time.time()
@@ -172,12 +213,16 @@ class RateLimitedStub(LoopbackServer):
         if queued:
             status = queued.popleft()
             if status == 429:
-                return self._error(429, self._headers(0, now + 0.2))
+                headers = self._headers(0, now + 0.2)
+                if self.fault_retry_after is not None:
+                    headers["Retry-After"] = f"{self.fault_retry_after:g}"
+                return self._error(429, headers)
             return self._error(status, {})
         admitted, remaining, reset = self._admit(now)
         headers = self._headers(remaining, reset)
         if not admitted:
             return self._error(429, headers)
+        self.accepted_at.append(now)
         if self.latency:
             await asyncio.sleep(self.latency)
         self.statuses[200] += 1
@@ -186,7 +231,35 @@ class RateLimitedStub(LoopbackServer):
         headers["Content-Type"] = CONTENT_TYPES.get(fmt, "audio/mpeg")
         return web.Response(body=stub_audio(text, voice, fmt), headers=headers)
 
+    async def _transcription(self, request: web.Request) -> web.Response:
+        filename = ""
+        async for part in await request.multipart():
+            if isinstance(part, BodyPartReader) and part.name == "file":
+                filename = part.filename or ""
+            if isinstance(part, BodyPartReader):
+                await part.read()
+        self.attempts[filename] += 1
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return self._error(401, {})
+        now = time.time()
+        queued = self.faults.get(filename)
+        if queued:
+            return self._error(queued.popleft(), self._headers(0, now + 0.2))
+        admitted, remaining, reset = self._admit(now)
+        headers = self._headers(remaining, reset)
+        if not admitted:
+            return self._error(429, headers)
+        self.accepted_at.append(now)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        self.statuses[200] += 1
+        self.served[filename] += 1
+        await self._notify()
+        return web.json_response(stub_transcript(filename), headers=headers)
+
     def _error(self, status: int, headers: dict[str, str]) -> web.Response:
         self.statuses[status] += 1
+        if status == 429:
+            self.rejected_at.append(time.time())
         code, message = _MESSAGES.get(status, ("UNKNOWN_ERROR", "Unknown error"))
         return web.json_response({"error": message, "code": code}, status=status, headers=headers)

@@ -592,3 +592,23 @@ def test_speak_many_runs_on_the_offline_engine_with_no_key(
             assert 0.4 < info.duration < 0.2 * len(text.split()) + 3.0
     finally:
         session.reset_backend()
+
+
+async def test_runs_sharing_a_folder_never_replace_a_file_another_run_wrote(
+    stub: RateLimitedStub, client: VeniceClient, tmp_path: Path
+) -> None:
+    """The cluster's parts write into one folder unlocked: a file that appears while its request
+    is on the wire is kept, and the late answer is reported skipped, not written over it."""
+    stub.latency = 0.3
+    plan = plan_batch({"a": "First.", "b": "Second."}, out_dir=tmp_path)
+    running = asyncio.create_task(run_batch(client, plan, shared_folder=True))
+    await stub.wait_sent("First.")  # on the wire, answered in 0.3 s
+    (tmp_path / "a.mp3").write_bytes(b"written by the other worker")
+    result = await running
+    assert (tmp_path / "a.mp3").read_bytes() == b"written by the other worker"
+    assert (tmp_path / "b.mp3").read_bytes() == stub_audio("Second.", "af_heart", "mp3")
+    a, b = result.items
+    assert (a.status, a.reason) == ("skipped", "written by another worker")
+    assert b.status == "done"
+    assert leftovers(tmp_path) == []
+    assert not (tmp_path / LOCK_NAME).exists()  # and the folder was not locked

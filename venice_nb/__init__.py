@@ -2,7 +2,8 @@
 
 ``from venice_nb import VeniceClient`` for the async client; ``%load_ext venice_nb`` in a notebook
 for the magics; ``venice_nb.speak`` / ``venice_nb.transcribe`` / ``venice_nb.dialogue`` for plain
-Python cells; ``venice_nb.speak_many`` for a batch of texts to files.
+Python cells; ``venice_nb.speak_many`` for a batch of texts to files, ``venice_nb.transcribe_many`` for a
+batch of recordings to transcripts.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from typing import Any
 from .batch import BatchReport, speak_many
 from .core import *  # noqa: F403
 from .core import __all__ as _core_all
+from .transcribe_batch import TranscriptReport, transcribe_many
 
 __all__ = [
     *_core_all,
     "BatchReport",
+    "TranscriptReport",
     "dialogue",
     "load_ipython_extension",
     "play",
@@ -23,6 +26,7 @@ __all__ = [
     "speak",
     "speak_many",
     "transcribe",
+    "transcribe_many",
     "unload_ipython_extension",
 ]
 

@@ -32,6 +32,7 @@ from .core.batch import (
     plan_batch,
     run_batch,
 )
+from .core.ratelimit import RateLimitState
 
 __all__ = ["BatchReport", "speak_many"]
 
@@ -121,10 +122,10 @@ class BatchReport(BatchResult):
 class _Bar:
     """A tqdm.auto bar fed with :class:`BatchProgress` snapshots, redrawn only when they change."""
 
-    def __init__(self, total: int, file: IO[str] | None) -> None:
+    def __init__(self, total: int, file: IO[str] | None, desc: str = "Speaking") -> None:
         from tqdm.auto import tqdm
 
-        self._bar = tqdm(total=total, desc="Speaking", unit="item", file=file, dynamic_ncols=True)
+        self._bar = tqdm(total=total, desc=desc, unit="item", file=file, dynamic_ncols=True)
         self._shown: tuple[Any, ...] | None = None
 
     def show(self, progress: BatchProgress | None, note: str = "") -> None:
@@ -230,6 +231,7 @@ def speak_many(
     prompt: str | None = None,
     temperature: float | None = None,
     top_p: float | None = None,
+    scheduler: Any = None,
 ) -> BatchReport:
     """Speak each text into its own file ``out_dir/<name>.<format>`` and return a summary.
 
@@ -243,12 +245,23 @@ def speak_many(
     call's own rate, for several processes sharing one key. Bad input raises
     :class:`~venice_nb.core.errors.InvalidRequestError` before any request; a 401/402/403 stops
     the batch and is raised; Ctrl-C stops it after the requests already sent are written.
+
+    ``scheduler`` (a ``distributed.Client`` or a scheduler address), or ``texts`` given as a Dask
+    DataFrame or Bag, runs the batch across a Dask cluster's workers with one rate limit shared
+    by all (see :mod:`venice_nb.cluster`; needs ``venice-nb[dask]``). The rows are checked and
+    named here first; ``out_dir`` must be a folder every worker can write.
     """
     check_run_options(
         concurrency=concurrency,
         max_attempts=max_attempts,
         requests_per_second=requests_per_second,
     )
+    from .cluster import check_scheduler, gather_collection, is_dask_collection
+
+    check_scheduler(scheduler)
+    on_cluster = scheduler is not None or is_dask_collection(texts)
+    if is_dask_collection(texts):
+        texts = gather_collection(texts)
     plan = plan_batch(
         texts,
         out_dir=out_dir,
@@ -273,6 +286,16 @@ def speak_many(
 
     def on_progress(snapshot: BatchProgress) -> None:
         latest[:] = [snapshot]
+
+    if on_cluster:
+        try:
+            result = _run_on_cluster(
+                scheduler, plan, concurrency, max_attempts, requests_per_second, bar
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+        return BatchReport(*(getattr(result, f.name) for f in fields(result)))
 
     def poll(note: str) -> None:
         if bar is not None and latest:
@@ -307,3 +330,58 @@ async def _run(
             requests_per_second=requests_per_second,
             on_progress=on_progress,
         )
+
+
+def _cluster_progress(
+    total: int, finished: dict[int, str], rate: RateLimitState | None
+) -> BatchProgress:
+    """A progress snapshot from the statuses the cluster reported so far."""
+    counts = {"done": 0, "skipped": 0, "failed": 0}
+    for status in finished.values():
+        if status in counts:
+            counts[status] += 1
+    return BatchProgress(
+        total=total,
+        done=counts["done"],
+        skipped=counts["skipped"],
+        failed=counts["failed"],
+        in_flight=0,
+        cost_usd=None,
+        estimated_usd=None,
+        rate=rate or RateLimitState(None, None, None, None, 0, 0),
+    )
+
+
+def _run_on_cluster(
+    scheduler: Any,
+    plan: BatchPlan,
+    concurrency: int,
+    max_attempts: int,
+    requests_per_second: float | None,
+    bar: _Bar | None,
+) -> BatchResult:
+    """``speak_many`` on a Dask cluster: parts of the plan as tasks, one bar over all workers."""
+    from .cluster import run_on_cluster, speak_part
+
+    def show(finished: dict[int, str], rate: RateLimitState | None) -> None:
+        if bar is not None:
+            bar.show(_cluster_progress(len(plan), finished, rate))
+
+    run = run_on_cluster(
+        scheduler,
+        plan.items,
+        speak_part,
+        lambda part: (
+            list(part),
+            plan.out_dir,
+            plan.format,
+            plan.options,
+            concurrency,
+            max_attempts,
+        ),
+        requests_per_second=requests_per_second,
+        on_progress=show,
+    )
+    return BatchResult(
+        run.outcomes, plan.out_dir, run.elapsed, run.requests, run.rate_limited, run.slowdowns
+    )

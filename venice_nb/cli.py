@@ -105,10 +105,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="batch: cap this run's own rate (for several runs sharing one key)",
     )
+    _add_scheduler(speak)
 
     tr = sub.add_parser(
         "transcribe",
-        help="transcribe an audio or video file of any length",
+        help="transcribe an audio or video file of any length, or a batch into many files",
         description="Transcribe audio or video of any size and length. A file over one "
         "request's limits (25 MB, --max-piece-seconds) and any video is decoded, cut at quiet "
         "moments and sent in pieces in parallel; finished pieces are cached, so running the same "
@@ -118,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "file",
         type=Path,
+        nargs="?",
         help="audio or video file (wav, mp3, flac, m4a, aac, ogg, opus, webm, mp4, mov, mkv)",
     )
     tr.add_argument(
@@ -156,6 +158,7 @@ def _parser() -> argparse.ArgumentParser:
         default="auto",
         help="progress bar on stderr: auto (when stderr is a terminal), always, never",
     )
+    _add_transcribe_batch(tr)
 
     voices = sub.add_parser("voices", help="list voices")
     voices.add_argument("--model", help="only this TTS model")
@@ -168,6 +171,27 @@ def _parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     return parser
+
+
+def _add_scheduler(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="batch: run on this Dask cluster (e.g. tcp://10.0.0.5:8786), one rate limit shared "
+        "by all workers; needs venice-nb[dask]",
+    )
+
+
+def _add_transcribe_batch(tr: argparse.ArgumentParser) -> None:
+    """``transcribe --batch``: many recordings to transcript files (see _transcribe_batch)."""
+    tr.add_argument(
+        "--batch",
+        metavar="FILE|FOLDER|GLOB",
+        help="transcribe many files: a folder, a quoted glob ('calls/*.mp3') or one file; one "
+        "transcript per source in --out-dir (json, txt for --format text, srt, vtt)",
+    )
+    tr.add_argument("--out-dir", type=Path, metavar="DIR", help="folder for a batch's transcripts")
+    _add_scheduler(tr)
 
 
 def _format_from_path(path: Path) -> str | None:
@@ -223,6 +247,8 @@ def _check_speak_args(args: argparse.Namespace) -> None:
         raise InvalidRequestError(
             "--requests-per-second is for --batch.", param="requests_per_second"
         )
+    if args.scheduler is not None and args.batch is None:
+        raise InvalidRequestError("--scheduler is for --batch.", param="scheduler")
 
 
 def _speak_batch(args: argparse.Namespace) -> int:
@@ -253,6 +279,7 @@ def _speak_batch(args: argparse.Namespace) -> int:
             requests_per_second=args.requests_per_second,
             speed=args.speed,
             progress_file=sys.stderr,
+            scheduler=args.scheduler,
         )
     except KeyboardInterrupt:
         print(
@@ -271,6 +298,47 @@ def _speak_batch(args: argparse.Namespace) -> int:
         return 0
     errors = [r.error for r in report.items if r.error is not None]
     return next((code for cls, code, _ in EXIT_CODES if errors and isinstance(errors[0], cls)), 7)
+
+
+def _transcribe_batch(args: argparse.Namespace) -> int:
+    """``transcribe --batch``: progress on stderr, a summary and each failure at the end."""
+    from .transcribe_batch import transcribe_many
+
+    if args.batch is None:
+        raise InvalidRequestError(
+            "Give the audio FILE to transcribe, or --batch FOLDER|GLOB --out-dir DIR for many.",
+            param="file",
+        )
+    if args.file is not None:
+        raise InvalidRequestError(
+            f"--batch reads its sources from {args.batch!r}; drop the FILE argument.",
+            param="batch",
+        )
+    if args.out_dir is None:
+        raise InvalidRequestError(
+            "--batch needs --out-dir DIR, the folder for its transcripts.", param="out_dir"
+        )
+    try:
+        report = transcribe_many(
+            args.batch,
+            out_dir=args.out_dir,
+            model=args.model,
+            language=args.language,
+            format="txt" if args.out_format == "text" else args.out_format,
+            scheduler=args.scheduler,
+            progress_file=sys.stderr,
+        )
+    except KeyboardInterrupt:
+        print(
+            "venice-nb: interrupted; the transcripts written are complete, run the same command "
+            "again to do the rest",
+            file=sys.stderr,
+        )
+        return 130
+    for item in report.failed:
+        print(f"venice-nb: {item.source} failed: {item.reason}", file=sys.stderr)
+    print(f"{report} -> {args.out_dir}")
+    return 0 if report.ok else 7
 
 
 async def _speak(args: argparse.Namespace) -> int:
@@ -412,6 +480,8 @@ def main(argv: list[str] | None = None) -> int:
             _check_speak_args(args)
             if args.batch is not None:
                 return _speak_batch(args)
+        if args.command == "transcribe" and (args.batch is not None or args.file is None):
+            return _transcribe_batch(args)
         code = asyncio.run(runner(args))
         sys.stdout.flush()  # a closed pipe shows here, not in Python's last flush
         return code

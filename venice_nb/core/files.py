@@ -15,6 +15,7 @@ from .errors import InvalidRequestError
 __all__ = [
     "MAX_UPLOAD_BYTES",
     "AudioInput",
+    "atomic_create",
     "atomic_write",
     "default_cache_dir",
     "open_audio_input",
@@ -184,3 +185,29 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | Iterable[bytes]) ->
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def atomic_create(path: str | os.PathLike[str], data: bytes) -> bool:
+    """Create ``path`` whole, only if it does not exist: False (nothing written) if it does.
+
+    The data goes to a temporary file that is then hard-linked to ``path``; the link fails if the
+    name exists, so of two writers racing for one file exactly one wins and no reader ever sees it
+    partial. On a file system without hard links it falls back to a checked rename.
+    """
+    target = Path(path).expanduser()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            return False
+        except OSError:  # no hard links here (some network or FAT file systems)
+            if target.exists():
+                return False
+            os.replace(tmp, target)
+        return True
+    finally:
+        Path(tmp).unlink(missing_ok=True)

@@ -74,6 +74,7 @@ class _Engine:
         pacer: RateLimitPacer,
         on_progress: Callable[[BatchProgress], Any] | None,
         timeout: Timeout,
+        overwrite: bool = True,
     ) -> None:
         self.client = client
         self.plan = plan
@@ -82,6 +83,7 @@ class _Engine:
         self.pacer = pacer
         self.on_progress = on_progress
         self.timeout = timeout
+        self.overwrite = overwrite
         self.results = [
             ItemResult(i.index, i.name, i.path, i.text, i.model, i.voice) for i in plan.items
         ]
@@ -262,7 +264,12 @@ class _Engine:
                 except APIResponseValidationError as exc:
                     self.fail(result, exc)
                     return
-                await asyncio.to_thread(write_complete, item.path, raw.body)
+                written = await asyncio.to_thread(
+                    write_complete, item.path, raw.body, overwrite=self.overwrite
+                )
+                if not written:  # another worker of the same job was first
+                    result.status, result.reason = "skipped", "written by another worker"
+                    return
                 result.status, result.bytes = "done", len(raw.body)
                 info = self.prices.get(item.model)
                 if info is not None and raw.headers.get(ENGINE_HEADER) != "offline":
@@ -310,6 +317,8 @@ async def run_batch(
     requests_per_second: float | None = None,
     on_progress: Callable[[BatchProgress], Any] | None = None,
     timeout: Timeout = None,
+    pacer: RateLimitPacer | None = None,
+    shared_folder: bool = False,
 ) -> BatchResult:
     """Speak every item of ``plan`` whose file is missing, ``concurrency`` requests at a time.
 
@@ -321,6 +330,11 @@ async def run_batch(
     raises :class:`asyncio.CancelledError` (cancelling it again abandons those too). A 401, 402 or
     403 answer stops the batch the same way and is raised. The client's own retries are not used
     (``retries=0``): the batch retries, so that a 429 holds every sender, not just one.
+
+    ``pacer`` replaces this run's own :class:`RateLimitPacer` (a cluster passes one shared by all
+    its workers). ``shared_folder=True`` is for many runs of one job writing into one folder at
+    once (the partitions of a cluster job): the folder is not locked, and a file is created only
+    if absent, so an item done by two runs is written once (the second is reported skipped).
     """
     check_run_options(
         concurrency=concurrency,
@@ -334,21 +348,23 @@ async def run_batch(
         plan,
         concurrency=concurrency,
         max_attempts=max_attempts,
-        pacer=RateLimitPacer(requests_per_second=requests_per_second),
+        pacer=pacer or RateLimitPacer(requests_per_second=requests_per_second),
         on_progress=on_progress,
         timeout=timeout,
+        overwrite=not shared_folder,
     )
     engine.pacer.on_hold = engine.progress
     started = time.monotonic()
     await engine.prepare()
-    lock = await asyncio.to_thread(_lock_folder, plan.out_dir)
+    lock = None if shared_folder else await asyncio.to_thread(_lock_folder, plan.out_dir)
     try:
         engine.skip_finished()  # by a run that held the folder until just now
         engine.progress()
         await engine.run()
         engine.progress()
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()
     return BatchResult(
         engine.results,
         plan.out_dir,

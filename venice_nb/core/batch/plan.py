@@ -14,7 +14,7 @@ from typing import Any
 
 from ..audio import MAX_INPUT_CHARS
 from ..errors import InvalidRequestError
-from ..files import atomic_write
+from ..files import atomic_create, atomic_write
 from ..sentences import max_words_for_model
 from ..types import ResponseFormat
 from .items import batch_items
@@ -70,15 +70,22 @@ def is_complete(path: Path) -> bool:
         return False
 
 
-def write_complete(path: Path, data: bytes) -> None:
-    """Write ``path`` atomically, first deleting temporary files a killed run left for it."""
+def write_complete(path: Path, data: bytes, *, overwrite: bool = True) -> bool:
+    """Write ``path`` atomically, first deleting temporary files a killed run left for it.
+
+    With ``overwrite=False`` the file is created only if absent (a hard link from the temporary
+    file, which fails when the name exists): returns False, writing nothing, when it was there.
+    """
     pattern = os.path.join(glob.escape(str(path.parent)), f".{glob.escape(path.name)}.*.part")
     for leftover in glob.glob(pattern):
         try:
             os.unlink(leftover)
         except OSError:
             pass
-    atomic_write(path, data)
+    if overwrite:
+        atomic_write(path, data)
+        return True
+    return atomic_create(path, data)
 
 
 # -- plan ----------------------------------------------------------------------------------------
