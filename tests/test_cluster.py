@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 pytest.importorskip("distributed")
@@ -234,3 +235,48 @@ def test_a_scheduler_that_is_not_one_is_refused_before_anything_starts(tmp_path:
     with pytest.raises(InvalidRequestError, match=r"scheduler must be a distributed\.Client"):
         transcribe_many([tmp_path / "x.wav"], out_dir=tmp_path / "o", scheduler=3.5, progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_long_recordings_on_the_cluster_match_a_single_machine_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Short files and two of over 30 minutes, over two workers: every transcript is there, and
+    the long ones (cut into pieces by the long-form layer on a worker) are the same files a
+    single-machine run writes."""
+    from testkit.longform import ToneStub, tone_recording, write_audio
+
+    sources = tmp_path / "recordings"
+    sources.mkdir()
+    for i in range(20):
+        samples, _ = tone_recording(4, seed=100 + i)
+        write_audio(sources / f"short-{i:02d}.wav", samples)
+    for i in range(2):
+        block, _ = tone_recording(300, seed=10 + i)
+        reps = int(31 * 60 * 16000 / block.size) + 1
+        write_audio(sources / f"long-{i}.flac", np.tile(block, reps), fmt="flac", codec="flac")
+    stub = ToneStub()
+    with stub.in_thread() as base_url:
+        monkeypatch.setenv("VENICE_NB_CACHE_DIR", str(tmp_path / "cache-cluster"))
+        with local_cluster(base_url, workers=2) as client:
+            report = transcribe_many(
+                sources, out_dir=tmp_path / "cluster", scheduler=client, progress=False
+            )
+        assert report.ok and len(report.done) == 22
+        sent = stub.requests
+        assert sent == 20 + 2 * 4  # each long one in four pieces of at most 10 minutes
+        monkeypatch.setenv("VENICE_NB_CACHE_DIR", str(tmp_path / "cache-here"))
+        monkeypatch.setenv("VENICE_BASE_URL", base_url)
+        monkeypatch.setenv("VENICE_API_KEY", KEY)
+        from venice_nb import session
+
+        monkeypatch.setattr(session, "_backend", None)
+        here = transcribe_many(
+            sorted(sources.glob("long-*.flac")), out_dir=tmp_path / "here", progress=False
+        )
+        assert here.ok and stub.requests - sent == 8  # sent again: nothing shared but the files
+    for i in range(2):
+        ours = (tmp_path / "cluster" / f"long-{i}.json").read_text()
+        assert ours == (tmp_path / "here" / f"long-{i}.json").read_text()
+        data = json.loads(ours)
+        assert data["duration"] > 30 * 60
+        assert len(data["timestamps"]["word"]) > 1000
