@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -392,3 +393,9 @@ def test_the_magic_transcribes_a_long_file_and_shows_what_a_failing_piece_leaves
     assert_heard(whole.words, spoken)
     assert stub.requests - sent < sent  # the pieces heard before came from the cache
     assert KEY not in capsys.readouterr().err
+    sh.run_line_magic("venice_cache", "")
+    assert re.search(r"; [1-9][0-9]* transcribed pieces", capsys.readouterr().out)
+    sh.run_line_magic("venice_cache", "clear")
+    assert "transcribed pieces" in capsys.readouterr().out
+    sh.run_line_magic("venice_cache", "")
+    assert "; 0 transcribed pieces" in capsys.readouterr().out

@@ -408,14 +408,23 @@ class VeniceMagics(Magics, Settings):
     @line_magic
     @_user_errors
     def venice_cache(self, line: str) -> None:
-        """Show (info) or empty (clear) the on-disk speech cache."""
+        """Show (info) or empty (clear) the on-disk cache: speech, and the finished pieces of
+        long transcriptions (kept so that a rerun sends only what is missing)."""
+        from venice_nb.longform import PieceCache
+
         args = parse_argstring(self.venice_cache, line)
         cache = SpeechCache(self.cache_path)
+        pieces = PieceCache(self.cache_path / "transcripts")
         if args.action == "clear":
             removed = cache.clear()
-            print(f"Removed {removed} cached speech files from {cache.directory}.")
+            gone = pieces.clear()
+            print(
+                f"Removed {removed} cached speech files and {gone} transcribed pieces from "
+                f"{cache.directory}."
+            )
         else:
-            print(cache.info())
+            count, size = pieces.entries()
+            print(f"{cache.info()}; {count} transcribed pieces ({size / 1e6:.1f} MB)")
 
 
 _MAGIC_NAMES = {
