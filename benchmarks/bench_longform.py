@@ -126,7 +126,7 @@ async def accuracy(minutes: float) -> None:
                     if encode == "wav":
                         from testkit.quality import wav_bytes
 
-                        body = wav_bytes(piece, RATE)
+                        body = wav_bytes(piece.astype(np.float32) / 32768, RATE)
                     else:
                         body = encode_mp3(piece)
                     answer = await client.audio.transcribe(file=body, timestamps=True)

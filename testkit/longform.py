@@ -337,17 +337,23 @@ async def speech_recording(
 
 
 def start_errors(words: list[Any], truth: list[Sentence]) -> list[float]:
-    """For each sentence, how far the nearest transcript word starting like it lies from its
-    true start (seconds; inf when no word nearby reads like its first word)."""
+    """For each sentence, how far its first word's start lies from its true start (seconds; inf
+    when no word nearby reads like its first word, or like the word before its second word, for
+    a first word misheard)."""
     from .quality import words as normal_words
 
+    heard = [(normal_words(w.word)[:1] or [""])[0] for w in words]
     out = []
     for sentence in truth:
-        first = normal_words(sentence.text)[0]
+        said = normal_words(sentence.text)
         near = [
             abs(float(w.start) - sentence.start)
-            for w in words
-            if abs(float(w.start) - sentence.start) < 3 and normal_words(w.word)[:1] == [first]
+            for i, w in enumerate(words)
+            if abs(float(w.start) - sentence.start) < 3
+            and (
+                heard[i] == said[0]
+                or (len(said) > 1 and i + 1 < len(words) and heard[i + 1] == said[1])
+            )
         ]
         out.append(min(near) if near else float("inf"))
     return out

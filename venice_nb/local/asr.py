@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .audio import ASR_RATE, FloatArray
 from .errors import Abandoned
 
@@ -161,6 +163,8 @@ class WhisperEngine:
                     words.append(
                         {"word": token, "start": round(word.start, 3), "end": round(word.end, 3)}
                     )
+        if words:
+            snap_onsets(samples, words, segs)
         body: dict[str, Any] = {
             "text": " ".join(texts),
             "duration": round(samples.size / ASR_RATE, 3),
@@ -168,3 +172,42 @@ class WhisperEngine:
         if timestamps:
             body["timestamps"] = {"word": words, "segment": segs}
         return body
+
+
+ONSET_FRAME = ASR_RATE // 100  # 10 ms
+
+
+def snap_onsets(
+    samples: FloatArray, words: list[dict[str, Any]], segments: list[dict[str, Any]]
+) -> None:
+    """Move each word's start that Whisper dated inside the quiet before it to where its sound
+    begins. Whisper's cross-attention timing dates the first word after a pause from the pause's
+    start, up to 0.6 s early (measured on the engine's own voices), so a click on it would play
+    silence and a long recording's sentence starts read early. Only starts move, only forward,
+    never past the word's end; segments start with their first word."""
+    n = samples.size // ONSET_FRAME
+    if n == 0:
+        return
+    frames = samples[: n * ONSET_FRAME].reshape(n, ONSET_FRAME)
+    rms = np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1))
+    voiced = rms[rms > 0]
+    if voiced.size == 0:
+        return
+    floor = float(np.percentile(voiced, 20))
+    threshold = max(1e-3, 3 * floor, 0.1 * float(np.percentile(voiced, 90)))
+    loud = rms >= threshold
+    for word in words:
+        first, last = int(word["start"] * 100), int(word["end"] * 100)
+        if first >= n or loud[first]:
+            continue
+        ahead = np.flatnonzero(loud[first : min(last, n)])
+        if ahead.size:
+            onset = round((first + int(ahead[0])) / 100 - 0.02, 3)
+            if word["start"] < onset < word["end"] - 0.03:
+                word["start"] = onset
+    for segment in segments:
+        inside = [
+            w["start"] for w in words if segment["start"] - 0.05 <= w["start"] <= segment["end"]
+        ]
+        if inside and min(inside) > segment["start"]:
+            segment["start"] = min(inside)

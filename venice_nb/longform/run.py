@@ -11,6 +11,7 @@ of the file is still being decoded, and at most ``concurrency`` encoded pieces w
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import io
 import os
@@ -219,6 +220,11 @@ class _Run:
     failed: int = 0
     requests: int = 0
     decoding: threading.Lock = field(default_factory=threading.Lock)
+    preparer: concurrent.futures.ThreadPoolExecutor = field(
+        default_factory=lambda: concurrent.futures.ThreadPoolExecutor(1, "venice-nb-longform")
+    )
+    """One thread decodes and encodes, always the same: with the default executor's changing
+    threads, each kept a malloc arena of freed piece buffers (+1.6 GB over three hours)."""
 
     def progress(self) -> None:
         if self.on_progress is None:
@@ -269,8 +275,9 @@ class _Run:
                 return None if piece is None else self.prepare(piece)
 
         count = 0
+        loop = asyncio.get_running_loop()
         while True:
-            prepared = await asyncio.to_thread(step)
+            prepared = await loop.run_in_executor(self.preparer, step)
             if prepared is None:
                 break
             count += 1
@@ -283,6 +290,7 @@ class _Run:
     def close(self) -> None:
         with self.decoding:
             self.media.close()
+        self.preparer.shutdown(wait=False)
 
     async def consume(self, queue: asyncio.Queue[_Prepared | None]) -> None:
         while True:
