@@ -201,7 +201,9 @@ def test_a_transcript_not_embedded_names_its_file_and_plays_it_relative_to_the_n
 
 
 def test_a_transcript_whose_audio_cannot_play_says_what_to_do() -> None:
-    note = "The audio (52 min) is not embedded; put meeting.mp4 beside this notebook to play it here."
+    note = (
+        "The audio (52 min) is not embedded; put meeting.mp4 beside this notebook to play it here."
+    )
     t = _long(audio_note=note)
     bundle = t._repr_mimebundle_()
     assert bundle[VNB_MIME]["audio_note"] == note
@@ -223,8 +225,10 @@ def test_gaps_show_inline_in_time_order_and_in_text_and_summary() -> None:
     assert t != _long()
     # A gap after the last words still shows, at the end.
     tail = _long(gaps=[(3000.0, 3120.0, "timed out")])
-    assert _text_without_markup(tail._repr_html_()).rstrip().endswith(
-        "[50:00\u201352:00 missing: timed out]"
+    assert (
+        _text_without_markup(tail._repr_html_())
+        .rstrip()
+        .endswith("[50:00\u201352:00 missing: timed out]")
     )
 
 
