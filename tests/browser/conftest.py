@@ -135,3 +135,70 @@ def to_html(nb: Any) -> str:
     nbconvert = pytest.importorskip("nbconvert")
     body, _ = nbconvert.HTMLExporter(template_name="lab").from_notebook_node(nb)
     return str(body)
+
+
+# -- a one-hour transcript -----------------------------------------------------------------------
+HOUR = 3600.0
+PHRASE = "lighthouse keeper"
+PHRASE_COUNT = 17
+GAP = (1200.0, 1500.0, "the server kept failing (HTTP 503)")
+_VOCABULARY = (
+    "the a of and to in that it is was for on with as at by from this we they you our "
+    "morning harbour boat weather report river station train table window garden letter "
+    "evening market meeting budget plan people night city village music story question"
+).split()
+
+
+def hour_transcript(**kwargs: Any) -> Any:
+    """A one-hour transcript as long-form transcription makes it: ~9,000 words in ~600
+    segments of ~6 s, one missing range (GAP) and PHRASE spoken PHRASE_COUNT times."""
+    from venice_nb.notebook.transcript import Segment, Transcript, Word
+
+    words: list[Word] = []
+    segments: list[Segment] = []
+    t = 0.0
+    n = 0
+    phrase_every = 34  # of ~590 segments
+    while t < HOUR - 6.0:
+        if GAP[0] <= t < GAP[1]:
+            t = GAP[1]
+            continue
+        start = t
+        spoken = []
+        for k in range(15):
+            nth, rest = divmod(len(segments), phrase_every)
+            if k == 4 and rest == 0 and nth < PHRASE_COUNT:
+                token = "Lighthouse"
+            elif k == 5 and spoken and spoken[-1] == "Lighthouse":
+                token = "keeper,"
+            else:
+                token = _VOCABULARY[(n * 7 + k * 3) % len(_VOCABULARY)]
+            token = token.capitalize() if k == 0 else token
+            token = token + "." if k == 14 else token
+            words.append(Word(token, round(t, 3), round(t + 0.3, 3)))
+            spoken.append(token)
+            t += 0.36
+            n += 1
+        segments.append(Segment(" ".join(spoken), start, t - 0.1))
+        t += 0.2
+    return Transcript(
+        " ".join(s.text for s in segments), words, segments, duration=HOUR, gaps=[GAP], **kwargs
+    )
+
+
+def quiet_wav(path: Path, seconds: float = HOUR) -> Path:
+    """An hour of near-silence as 8 kHz 8-bit WAV (29 MB, written in well under a second)."""
+    import wave
+
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(1)
+        w.setframerate(8000)
+        w.writeframes(b"\x80" * int(seconds * 8000))
+    return path
+
+
+# Main-thread tasks over 50 ms from now on, into window.vnbLong (Chromium's Long Tasks API).
+WATCH_LONG_TASKS = """() => { window.vnbLong = [];
+  new PerformanceObserver(list => { for (const e of list.getEntries())
+    window.vnbLong.push(Math.round(e.duration)); }).observe({type: 'longtask'}); }"""

@@ -217,8 +217,7 @@ export function wire(root) {
   }
 
   // Scroll the text box (never the page) so `el` is in view, a third from its top.
-  function reveal(el, always) {
-    if (!el || text.scrollHeight <= text.clientHeight + 1) return;
+  function place(el, always) {
     const box = text.getBoundingClientRect();
     const r = el.getBoundingClientRect();
     if (!always && r.top >= box.top + FOLLOW_MARGIN && r.bottom <= box.bottom - FOLLOW_MARGIN) {
@@ -226,6 +225,22 @@ export function wire(root) {
     }
     text.scrollTop = Math.max(0, text.scrollTop + (r.top - box.top) - text.clientHeight / 3);
     expected = text.scrollTop;
+  }
+  let settling = 0;
+  function reveal(el, always) {
+    if (!el || text.scrollHeight <= text.clientHeight + 1) return;
+    place(el, always);
+    // Paragraphs out of view have an estimated height (content-visibility: auto) until they
+    // come into view, so a long jump can land short: look again over the next few frames.
+    cancelAnimationFrame(settling);
+    let tries = 4;
+    const again = () => {
+      if (!el.isConnected) return;
+      place(el, false);
+      tries -= 1;
+      settling = tries > 0 ? requestAnimationFrame(again) : 0;
+    };
+    settling = requestAnimationFrame(again);
   }
 
   function setFollow(on) {
@@ -281,6 +296,7 @@ export function wire(root) {
   // The reader scrolls by hand (wheel, touch, the scroll bar, keys on the box itself): stop
   // following, offer the way back. Scrolling this view does itself is told apart by `expected`.
   function byHand() {
+    cancelAnimationFrame(settling);
     if (follow && audio && !audio.paused) setFollow(false);
   }
   function onScroll() {
@@ -471,6 +487,7 @@ export function wire(root) {
   return () => {
     for (const [el, type, fn, opts] of listeners) el.removeEventListener(type, fn, opts);
     if (frame) cancelAnimationFrame(frame);
+    cancelAnimationFrame(settling);
   };
 }
 
