@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import functools
 import http.server
+import io
 import os
+import re
 import shutil
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,8 +53,40 @@ def browser() -> Iterator[Any]:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Quiet, and answers byte ranges as any real web server does: without them a browser
+    cannot seek in a long recording it has not downloaded."""
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    def send_head(self) -> Any:
+        wanted = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range") or "")
+        path = self.translate_path(self.path)
+        if not wanted or not os.path.isfile(path):
+            return super().send_head()
+        size = os.path.getsize(path)
+        start = int(wanted[1])
+        end = min(int(wanted[2]) if wanted[2] else size - 1, size - 1)
+        if start >= size:
+            self.send_error(416)
+            return None
+        with open(path, "rb") as f:
+            f.seek(start)
+            body = f.read(end - start + 1)
+        self.send_response(206)
+        self.send_header("Content-Type", self.guess_type(path))
+        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        return io.BytesIO(body)
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A browser drops the rest of a media response it no longer needs (after a seek).
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class FileServer:
@@ -60,7 +95,7 @@ class FileServer:
     def __init__(self, root: Path) -> None:
         self.root = root
         handler = functools.partial(_QuietHandler, directory=str(root))
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd = _Server(("127.0.0.1", 0), handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 

@@ -26,7 +26,9 @@ ABOVE = """(root, i) => root.querySelectorAll('.vnb-word')[i].getBoundingClientR
   < root.querySelector('.vnb-text').getBoundingClientRect().top"""
 
 
-def check_long_view(page: Any, selector: str, *, max_draw_ms: float | None = 1000.0) -> dict[str, Any]:
+def check_long_view(
+    page: Any, selector: str, *, max_draw_ms: float | None = 1000.0
+) -> dict[str, Any]:
     """Run every check on the (visible) transcript at ``selector``; returns the figures measured
     (draw time, long tasks) for the test's output."""
     page.wait_for_selector(f"{selector}[data-wired='1'] .vnb-word", timeout=WAIT * 4)
@@ -94,7 +96,9 @@ def check_long_view(page: Any, selector: str, *, max_draw_ms: float | None = 100
     root.evaluate("r => { r.querySelector('audio').playbackRate = 16; }")
     first = root.evaluate(SPOKEN)
     page.wait_for_function(
-        "([r, a]) => Number(r.dataset.active) > a + 200", arg=[handle, first["active"]], timeout=WAIT
+        "([r, a]) => Number(r.dataset.active) > a + 200",
+        arg=[handle, first["active"]],
+        timeout=WAIT,
     )
     followed = root.evaluate(SPOKEN)
     assert followed["visible"], (first, followed)
@@ -124,9 +128,11 @@ def check_long_view(page: Any, selector: str, *, max_draw_ms: float | None = 100
     # The keyboard still reaches every word of the hour.
     root.locator(".vnb-word").nth(5).focus()
     page.keyboard.press("End")
-    assert root.evaluate("r => document.activeElement === r.querySelector('.vnb-word:last-child')"
-                         " || document.activeElement.dataset.start === "
-                         "[...r.querySelectorAll('.vnb-word')].pop().dataset.start")
+    assert root.evaluate(
+        "r => document.activeElement === r.querySelector('.vnb-word:last-child')"
+        " || document.activeElement.dataset.start === "
+        "[...r.querySelectorAll('.vnb-word')].pop().dataset.start"
+    )
     page.keyboard.press("Enter")
     page.wait_for_function(
         "r => r.querySelector('audio').currentTime > 3500", arg=handle, timeout=WAIT

@@ -13,7 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PARAGRAPH, REPO, FileServer, execute_notebook, to_html
+from conftest import (
+    PARAGRAPH,
+    REPO,
+    FileServer,
+    execute_notebook,
+    hour_transcript,
+    quiet_wav,
+    to_html,
+)
+from long_view import check_long_view
 
 pytestmark = [pytest.mark.browser, pytest.mark.local, pytest.mark.slow]
 
@@ -170,3 +179,29 @@ def test_a_dialogue_speaker_name_seeks_to_its_line(browser: Any, notebook_page: 
     page.wait_for_function("window.seeks.length >= 1")
     assert abs(page.evaluate("window.seeks[0]") - start) <= 0.05
     page.context.close()
+
+
+def test_an_hour_long_transcript_page_plays_the_file_beside_it(
+    browser: Any, tmp_path: Path
+) -> None:
+    """nbconvert's page of a notebook holding a one-hour transcript whose audio is not embedded:
+    the player's relative src finds the recording beside the page, and search, timeline, gap
+    line and following all work (long_view.py); the page stays small."""
+    nbformat = pytest.importorskip("nbformat")
+    quiet_wav(tmp_path / "hour.wav")
+    bundle = hour_transcript(audio_file="hour.wav")._repr_mimebundle_()
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("t")
+    cell.outputs = [nbformat.v4.new_output("display_data", data=bundle)]
+    nb.cells = [cell]
+    page_html = to_html(nb)
+    assert len(page_html) < 3_000_000 and "data:audio/" not in page_html
+    (tmp_path / "hour.html").write_text(page_html, encoding="utf-8")
+    server = FileServer(tmp_path)
+    page = _open(browser, server.url("hour.html"), viewport={"width": 1000, "height": 800})
+    try:
+        figures = check_long_view(page, ".vnb-transcript", max_draw_ms=None)
+        print(f"HTML fallback, one hour: {figures}")
+    finally:
+        page.context.close()
+        server.close()
