@@ -233,7 +233,9 @@ def quiet_wav(path: Path, seconds: float = HOUR) -> Path:
     return path
 
 
-# Main-thread tasks over 50 ms from now on, into window.vnbLong (Chromium's Long Tasks API).
-WATCH_LONG_TASKS = """() => { window.vnbLong = [];
+# Main-thread tasks over 50 ms from now on, into window.vnbLong (Chromium's Long Tasks API);
+# run again, it empties the list.
+WATCH_LONG_TASKS = """() => { window.vnbLong = []; if (window.vnbLongWatched) return;
+  window.vnbLongWatched = true;
   new PerformanceObserver(list => { for (const e of list.getEntries())
     window.vnbLong.push(Math.round(e.duration)); }).observe({type: 'longtask'}); }"""

@@ -10,7 +10,8 @@
 // plays from the focused one. Handled keys do not reach the notebook's own shortcuts (see below).
 // Long transcripts (an hour is ~9,000 words): the text is built as one HTML string, events are
 // delegated to the root, the spoken word is found by binary search and only the previous and the
-// new word are touched; paragraphs use `content-visibility: auto` (transcript.css). Above the
+// new word are touched. (Paragraphs do not use `content-visibility: auto`: in JupyterLab, each
+// paragraph scrolled into view then cost a 50-60 ms style recalculation while following.) Above the
 // text: a search box (matches marked, Enter/Shift+Enter step through them and seek) and a
 // timeline strip (click to seek); while playing, the text box follows the spoken word until the
 // reader scrolls by hand, then "Back to the spoken word" restores following.
@@ -38,7 +39,16 @@ const FOLLOW_MARGIN = 24;
 
 const TARGETS = ".vnb-stamp, .vnb-speaker, .vnb-word";
 const KEY_HELP = "Transcript: arrow keys move between words, Enter plays from the word";
-const KEYS = new Set(["ArrowRight", "ArrowDown", "ArrowLeft", "ArrowUp", "Home", "End", "Enter", " "]);
+const KEYS = new Set([
+  "ArrowRight",
+  "ArrowDown",
+  "ArrowLeft",
+  "ArrowUp",
+  "Home",
+  "End",
+  "Enter",
+  " ",
+]);
 
 function handled(event) {
   if (event.altKey || event.ctrlKey || event.metaKey || !KEYS.has(event.key)) return null;
@@ -226,21 +236,8 @@ export function wire(root) {
     text.scrollTop = Math.max(0, text.scrollTop + (r.top - box.top) - text.clientHeight / 3);
     expected = text.scrollTop;
   }
-  let settling = 0;
   function reveal(el, always) {
-    if (!el || text.scrollHeight <= text.clientHeight + 1) return;
-    place(el, always);
-    // Paragraphs out of view have an estimated height (content-visibility: auto) until they
-    // come into view, so a long jump can land short: look again over the next few frames.
-    cancelAnimationFrame(settling);
-    let tries = 4;
-    const again = () => {
-      if (!el.isConnected) return;
-      place(el, false);
-      tries -= 1;
-      settling = tries > 0 ? requestAnimationFrame(again) : 0;
-    };
-    settling = requestAnimationFrame(again);
+    if (el && text.scrollHeight > text.clientHeight + 1) place(el, always);
   }
 
   function setFollow(on) {
@@ -296,7 +293,6 @@ export function wire(root) {
   // The reader scrolls by hand (wheel, touch, the scroll bar, keys on the box itself): stop
   // following, offer the way back. Scrolling this view does itself is told apart by `expected`.
   function byHand() {
-    cancelAnimationFrame(settling);
     if (follow && audio && !audio.paused) setFollow(false);
   }
   function onScroll() {
@@ -487,7 +483,6 @@ export function wire(root) {
   return () => {
     for (const [el, type, fn, opts] of listeners) el.removeEventListener(type, fn, opts);
     if (frame) cancelAnimationFrame(frame);
-    cancelAnimationFrame(settling);
   };
 }
 
@@ -554,8 +549,12 @@ function build(model, root) {
   const badges = (model.get("badges") || [])
     .map(([text, kind]) => `<span class="vnb-badge vnb-badge-${esc(kind)}">${esc(text)}</span>`)
     .join("");
-  parts.push(`<div class="vnb-meta"><span>${esc(model.get("summary") || "")}</span>${badges}</div>`);
-  parts.push(`<div class="vnb-text">${bodyHtml(model.get("groups") || [], model.get("gaps"))}</div>`);
+  parts.push(
+    `<div class="vnb-meta"><span>${esc(model.get("summary") || "")}</span>${badges}</div>`,
+  );
+  parts.push(
+    `<div class="vnb-text">${bodyHtml(model.get("groups") || [], model.get("gaps"))}</div>`,
+  );
   if (file) root.dataset.audioFile = file;
   else delete root.dataset.audioFile;
   if (duration) root.dataset.duration = String(duration);
@@ -600,7 +599,10 @@ function render({ model, el }) {
       // The kernel's answer to {type: "audio"}: the source file's bytes, or why not.
       if (buffers && buffers.length) {
         const b = buffers[0];
-        const bytes = b instanceof ArrayBuffer ? new Uint8Array(b) : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+        const bytes =
+          b instanceof ArrayBuffer
+            ? new Uint8Array(b)
+            : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
         if (url) URL.revokeObjectURL(url);
         url = URL.createObjectURL(new Blob([bytes], { type: msg.mime || "audio/mpeg" }));
         audio.src = url;
