@@ -111,6 +111,7 @@ def check_long_view(
         # the word it started from has scrolled out of the box, above it
         assert root.evaluate(ABOVE, first["active"]), (first, followed)
         assert followed["follow"] == "1" and not followed["back"]
+        root.evaluate("r => r.querySelector('audio').pause()")
         tasks = page.evaluate("window.vnbLong")
         figures["long_tasks_ms"].append(tasks)
         assert max(tasks, default=0) <= 200, figures
@@ -119,6 +120,8 @@ def check_long_view(
     assert not figures["long_tasks_ms"][-1], figures
 
     # Scrolled away by hand: following stops, the button shows; it restores following.
+    root.evaluate("r => r.querySelector('audio').play()")
+    root.locator(".vnb-text").scroll_into_view_if_needed()
     box = root.locator(".vnb-text").bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.mouse.wheel(0, -4000)

@@ -256,7 +256,10 @@ def test_outputs_survive_save_shutdown_reopen_and_untrusted(
         (jupyter.root / other).write_text(json.dumps(nb))
         page.close()
         page = context.new_page()
-        page.goto(jupyter.url(frontend, other), wait_until="domcontentloaded", timeout=120_000)
+        # A fresh JupyterLab workspace: the restored tab of the first copy, hidden behind this
+        # one, would otherwise hold the first outputs in the page (as in test_browser_batch).
+        fresh = jupyter.url(frontend, other) + ("&reset" if frontend == "lab" else "")
+        page.goto(fresh, wait_until="domcontentloaded", timeout=120_000)
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
         _check_outputs(page, live=False)
         page.screenshot(path=str(jupyter.base / f"untrusted-{frontend}.png"), full_page=True)
@@ -304,15 +307,13 @@ def test_an_hour_long_transcript_draws_fast_and_plays_the_file_beside_the_notebo
     context = browser.new_context(viewport={"width": 1200, "height": 1000})
     page = context.new_page()
     try:
-        page.goto(
-            jupyter.url(frontend, f"{folder.name}/hour.ipynb"),
-            wait_until="domcontentloaded",
-            timeout=120_000,
-        )
-        src = page.locator(TRANSCRIPT).first.locator("audio")
-        page.wait_for_selector(f"{TRANSCRIPT}[data-wired='1']", timeout=LONG_WAIT)
-        assert f"/files/{folder.name}/hour.wav" in (src.get_attribute("src") or "")
-        figures = check_long_view(page, TRANSCRIPT)
+        url = jupyter.url(frontend, f"{folder.name}/hour.ipynb")
+        page.goto(url + ("&reset" if frontend == "lab" else ""), wait_until="domcontentloaded")
+        hour = f"{TRANSCRIPT}[data-audio-file='hour.wav']"
+        page.wait_for_selector(f"{hour}[data-wired='1']", timeout=LONG_WAIT)
+        src = page.locator(f"{hour} audio").get_attribute("src") or ""
+        assert f"/files/{folder.name}/hour.wav" in src, src
+        figures = check_long_view(page, hour)
         print(f"{frontend}, one hour, {'trusted' if trusted else 'untrusted'}: {figures}")
     except Exception:
         page.screenshot(path=str(jupyter.base / f"failure-hour-{frontend}.png"), full_page=True)
