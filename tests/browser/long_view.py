@@ -89,22 +89,24 @@ def check_long_view(
     page.wait_for_function(f"r => ({SPOKEN})(r).visible", arg=handle, timeout=WAIT)
 
     # Following: play from a word ten minutes in, 16 times as fast; the highlight moves through
-    # a dozen paragraphs, the box scrolls with it, and no main-thread task takes over 50 ms.
+    # ten paragraphs, the box scrolls with it, and no main-thread task takes over 50 ms.
     # The machine running the tests is shared (2 busy cores): a task of this page can be
-    # stretched past 50 ms by other processes. So up to three stretches are played, from
-    # different places; one must be entirely free of long tasks (code that needs them, e.g. a
-    # scan of every word per frame or a restyle of the whole text, fails all three), and none
-    # may take over 200 ms.
+    # stretched past 50 ms by other processes (the Long Tasks API measures wall time). So up to
+    # four stretches are played, from different places; one must be entirely free of long tasks
+    # (code that needs them, e.g. a scan of every word per frame or a restyle of the whole text,
+    # fails every stretch), and none may take over 250 ms. The page is polled every 100 ms, not
+    # every frame, to add little work of its own.
     figures["long_tasks_ms"] = []
-    for index in (1600, 3700, 5800):  # about 10, 28 and 41 minutes in
+    for index in (1600, 3700, 5800, 7400):  # about 10, 28, 41 and 50 minutes in
         page.evaluate(WATCH_LONG_TASKS)
         root.locator(".vnb-word").nth(index).click()
         root.evaluate("r => { r.querySelector('audio').playbackRate = 16; }")
         first = root.evaluate(SPOKEN)
         page.wait_for_function(
-            "([r, a]) => Number(r.dataset.active) > a + 200",
+            "([r, a]) => Number(r.dataset.active) > a + 150",
             arg=[handle, first["active"]],
             timeout=WAIT,
+            polling=100,
         )
         followed = root.evaluate(SPOKEN)
         assert followed["visible"], (first, followed)
@@ -114,7 +116,7 @@ def check_long_view(
         root.evaluate("r => r.querySelector('audio').pause()")
         tasks = page.evaluate("window.vnbLong")
         figures["long_tasks_ms"].append(tasks)
-        assert max(tasks, default=0) <= 200, figures
+        assert max(tasks, default=0) <= 250, figures
         if not tasks:
             break
     assert not figures["long_tasks_ms"][-1], figures

@@ -106,6 +106,8 @@ export function wire(root) {
   const audio = root.querySelector("audio");
   const text = root.querySelector(".vnb-text");
   if (!text) return () => {};
+  // Wired again (the same markup shown twice): one set of tools.
+  for (const old of root.querySelectorAll(".vnb-tools, .vnb-timeline, .vnb-back")) old.remove();
   text.setAttribute("role", "group");
   text.setAttribute("aria-label", KEY_HELP);
   text.insertAdjacentHTML("beforebegin", toolsHtml());
