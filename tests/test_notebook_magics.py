@@ -141,7 +141,8 @@ def test_transcribe_a_speech_variable_gives_clickable_words(shell: InteractiveSh
     starts = [w.start for w in transcript.words]
     assert starts == sorted(starts) and starts[-1] > 1.0
     page = bundle(shell, transcript)["text/html"]
-    assert page.count('class="vnb-word"') == len(transcript.words)
+    markup = re.sub(r"<script.*?</script>", "", page, flags=re.S)  # the module builds markup too
+    assert markup.count('class="vnb-word"') == len(transcript.words)
     assert "[00:00]" in page and "<audio controls" in page
     assert "offline engine" in page
 
