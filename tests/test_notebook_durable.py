@@ -9,6 +9,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
@@ -223,6 +224,9 @@ def test_gaps_show_inline_in_time_order_and_in_text_and_summary() -> None:
     assert line in str(t)
     assert "10:00 missing (10:00\u201320:00)" in t.summary()
     assert t != _long()
+    # The core's TranscriptionGap (IncompleteTranscriptionError.missing) is taken as it is.
+    missing = SimpleNamespace(start=600.0, end=1200.0, reason="the server kept failing (HTTP 503)")
+    assert _long(gaps=[missing]) == t
     # A gap after the last words still shows, at the end.
     tail = _long(gaps=[(3000.0, 3120.0, "timed out")])
     assert (

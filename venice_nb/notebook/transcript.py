@@ -80,6 +80,15 @@ class Gap:
         return f"[{clock(self.start)}\u2013{clock(self.end)} missing: {self.reason}]"
 
 
+def _gap(gap: Any) -> Gap:
+    if isinstance(gap, Gap):
+        return gap
+    if hasattr(gap, "reason"):
+        return Gap(float(gap.start), float(gap.end), str(gap.reason))
+    start, end, reason = gap
+    return Gap(float(start), float(end), str(reason))
+
+
 def _norm(token: str) -> str:
     token = unicodedata.normalize("NFKC", token).casefold()
     return "".join(ch for ch in token if ch.isalnum() or ch == "'").strip("'")
@@ -160,11 +169,13 @@ class Transcript(RichOutput):
         autoplay: bool = False,
         audio_file: str | None = None,
         audio_note: str | None = None,
-        gaps: Iterable[Gap | tuple[float, float, str]] = (),
+        gaps: Iterable[Any] = (),
     ) -> None:
         """``audio_file``: the source's path relative to the notebook's folder (POSIX), played
         from Jupyter's file server when ``audio`` is not embedded; ``audio_note``: one line
-        saying why the audio cannot play here and what to do; ``gaps``: missing time ranges."""
+        saying why the audio cannot play here and what to do; ``gaps``: missing time ranges, as
+        :class:`Gap`, ``(start, end, reason)`` or anything with those attributes (the core's
+        ``TranscriptionGap``, as ``IncompleteTranscriptionError.missing`` lists them)."""
         self.text = text.strip()
         self.words: list[Word] = sorted(words, key=lambda w: w.start)
         self.segments: list[Segment] = sorted(segments, key=lambda s: s.start)
@@ -177,10 +188,7 @@ class Transcript(RichOutput):
         self.autoplay = autoplay
         self.audio_file = audio_file
         self.audio_note = audio_note
-        self.gaps: list[Gap] = sorted(
-            (g if isinstance(g, Gap) else Gap(float(g[0]), float(g[1]), str(g[2])) for g in gaps),
-            key=lambda g: g.start,
-        )
+        self.gaps: list[Gap] = sorted((_gap(g) for g in gaps), key=lambda g: g.start)
         self._widget: TranscriptWidget | None = None
 
     @classmethod
