@@ -9,6 +9,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
@@ -178,3 +179,100 @@ def test_play_shows_any_audio_as_the_durable_player(tmp_path: Path) -> None:
     assert play(path.read_bytes()).duration == pytest.approx(1.5, abs=0.03)
     with pytest.raises(UserError, match="not audio venice_nb can play"):
         play(b"<html>captive portal</html>")
+
+
+# -- long audio -------------------------------------------------------------------------------
+def _long(**kwargs: object) -> Transcript:
+    words = [Word("Hello", 0.0, 0.4), Word("again.", 0.4, 0.9), Word("Back.", 1500.0, 1500.4)]
+    segments = [Segment("Hello again.", 0.0, 0.9), Segment("Back.", 1500.0, 1500.4)]
+    return Transcript("Hello again. Back.", words, segments, duration=3120.0, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_transcript_not_embedded_names_its_file_and_plays_it_relative_to_the_notebook() -> None:
+    t = _long(audio_file="recordings/team meeting.mp4")
+    bundle = t._repr_mimebundle_()
+    payload = bundle[VNB_MIME]
+    assert payload["audio"] is None and payload["audio_file"] == "recordings/team meeting.mp4"
+    html = bundle["text/html"]
+    assert "data:audio/" not in html
+    # Relative and URL-quoted: the page beside the notebook (nbconvert) and JupyterLab's HTML
+    # renderer resolve it against the notebook's folder.
+    assert '<audio controls preload="metadata" src="recordings/team%20meeting.mp4">' in html
+    assert "[00:00] Hello again." in _text_without_markup(html)
+
+
+def test_a_transcript_whose_audio_cannot_play_says_what_to_do() -> None:
+    note = (
+        "The audio (52 min) is not embedded; put meeting.mp4 beside this notebook to play it here."
+    )
+    t = _long(audio_note=note)
+    bundle = t._repr_mimebundle_()
+    assert bundle[VNB_MIME]["audio_note"] == note
+    assert "<audio" not in re.sub(r"<script.*?</script>", "", bundle["text/html"], flags=re.S)
+    assert note in _text_without_markup(bundle["text/html"])
+
+
+def test_gaps_show_inline_in_time_order_and_in_text_and_summary() -> None:
+    t = _long(gaps=[(600.0, 1200.0, "the server kept failing (HTTP 503)")])
+    line = "[10:00\u201320:00 missing: the server kept failing (HTTP 503)]"
+    text = _text_without_markup(t._repr_html_())
+    before, after = text.index("Hello again."), text.index("Back.")
+    assert before < text.index(line) < after  # between the speech around it, never silent
+    assert t._repr_mimebundle_()[VNB_MIME]["gaps"] == [
+        [600.0, 1200.0, "the server kept failing (HTTP 503)"]
+    ]
+    assert line in str(t)
+    assert "10:00 missing (10:00\u201320:00)" in t.summary()
+    assert t != _long()
+    # The core's TranscriptionGap (IncompleteTranscriptionError.missing) is taken as it is.
+    missing = SimpleNamespace(start=600.0, end=1200.0, reason="the server kept failing (HTTP 503)")
+    assert _long(gaps=[missing]) == t
+    # A gap after the last words still shows, at the end.
+    tail = _long(gaps=[(3000.0, 3120.0, "timed out")])
+    assert (
+        _text_without_markup(tail._repr_html_())
+        .rstrip()
+        .endswith("[50:00\u201352:00 missing: timed out]")
+    )
+
+
+def test_to_dataframe_gives_words_or_segments() -> None:
+    pd = pytest.importorskip("pandas")
+    t = _long()
+    words = t.to_dataframe()
+    assert list(words.columns) == ["word", "start", "end"]
+    assert words["word"].tolist() == ["Hello", "again.", "Back."]
+    assert words["start"].tolist() == [0.0, 0.4, 1500.0]
+    segments = t.to_dataframe("segments")
+    assert list(segments.columns) == ["text", "start", "end"]
+    dialogue = Transcript("x", segments=[Segment("Hi.", 0.0, 1.0, "Ana")])
+    assert dialogue.to_dataframe("segments")["speaker"].tolist() == ["Ana"]
+    assert isinstance(words, pd.DataFrame)
+    with pytest.raises(ValueError, match="kind='words' or kind='segments'"):
+        t.to_dataframe("sentences")
+
+
+def test_to_dataframe_without_pandas_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(__import__("sys").modules, "pandas", None)
+    with pytest.raises(ImportError, match="pip install pandas"):
+        _long().to_dataframe()
+
+
+def test_the_live_widget_gets_the_file_by_message_never_as_a_trait(tmp_path: Path) -> None:
+    """The source file's bytes reach the view as a message when it asks, so the widget state a
+    notebook may save never holds them; a file that went away gets a sentence instead."""
+    (tmp_path / "talk.wav").write_bytes(tone_wav(0.5))
+    with pytest.MonkeyPatch.context() as m:
+        m.chdir(tmp_path)
+        w = _long(audio_file="talk.wav").widget()
+    assert w.audio == b"" and w.audio_file == "talk.wav" and w.duration == 3120.0
+    sent: list[tuple[dict[str, object], list[bytes] | None]] = []
+    w.send = lambda content, buffers=None: sent.append((content, buffers))  # type: ignore[method-assign]
+    w._on_message(w, {"type": "audio"}, [])
+    assert sent[-1][0] == {"type": "audio", "mime": "audio/wav"}
+    assert sent[-1][1] == [(tmp_path / "talk.wav").read_bytes()]
+    (tmp_path / "talk.wav").unlink()
+    w._on_message(w, {"type": "audio"}, [])
+    assert "put it back" in str(sent[-1][0]["error"])

@@ -141,7 +141,8 @@ def test_transcribe_a_speech_variable_gives_clickable_words(shell: InteractiveSh
     starts = [w.start for w in transcript.words]
     assert starts == sorted(starts) and starts[-1] > 1.0
     page = bundle(shell, transcript)["text/html"]
-    assert page.count('class="vnb-word"') == len(transcript.words)
+    markup = re.sub(r"<script.*?</script>", "", page, flags=re.S)  # the module builds markup too
+    assert markup.count('class="vnb-word"') == len(transcript.words)
     assert "[00:00]" in page and "<audio controls" in page
     assert "offline engine" in page
 
@@ -323,3 +324,31 @@ def test_text_over_4096_characters_is_spoken_in_parts_with_progress(
     assert speech.duration is not None and speech.duration > 120
     html_and_text = sum(len(v) for v in bundle(shell, speech).values())
     assert html_and_text / (speech.duration / 60) <= 500_000  # the whole output, per minute
+
+
+def test_audio_longer_than_the_setting_is_not_embedded_but_played_from_beside_the_notebook(
+    shell: InteractiveShell, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Over ``VeniceMagics.embed_max_minutes`` the notebook keeps the text and timestamps and the
+    file's path relative to the notebook (the kernel's folder); a file elsewhere gets a note
+    saying to put it beside the notebook. Under the limit the audio is embedded as before."""
+    (tmp_path / "rec").mkdir()
+    wav = tmp_path / "rec" / "talk.wav"
+    run(shell, f"%venice_speak --out {wav} {SENTENCE}")
+    run(shell, "import venice_nb\n%config VeniceMagics.embed_max_minutes = 0.02")  # 1.2 s
+    t, _, _ = run(shell, f"venice_nb.transcribe({str(wav)!r})")
+    assert t.audio is None and t.audio_file == "rec/talk.wav" and t.audio_note is None
+    data = bundle(shell, t)
+    assert "data:audio/" not in data["text/html"] and 'src="rec/talk.wav"' in data["text/html"]
+    assert "fine day" in t.text.lower() and len(t.words) >= 8
+
+    elsewhere = tmp_path_factory.mktemp("elsewhere") / "talk.wav"
+    elsewhere.write_bytes(wav.read_bytes())
+    far, _, _ = run(shell, f"venice_nb.transcribe({str(elsewhere)!r})")
+    assert far.audio is None and far.audio_file is None
+    assert "put talk.wav beside this notebook" in far.audio_note
+    assert "embed_max_minutes" in far.audio_note
+
+    run(shell, "%config VeniceMagics.embed_max_minutes = 10")
+    near, _, _ = run(shell, f"venice_nb.transcribe({str(wav)!r})")
+    assert near.audio is not None and near.audio_file is None

@@ -53,6 +53,22 @@ function audioOf(payload, bundle) {
   return { bytes: new DataView(bytes.buffer), mime: spec.mime || match[1] };
 }
 
+/**
+ * The URL that plays `file` (a path relative to the notebook's folder, as Python saved it) from
+ * Jupyter's file server: the rendermime resolver turns it into the server path beside the
+ * notebook, then into its download URL, as JupyterLab's own HTML renderer does for a relative
+ * `src`. Without a resolver (Voila) the relative URL is left to the page.
+ */
+async function fileUrl(resolver, file) {
+  const relative = file.split("/").map(encodeURIComponent).join("/");
+  if (!resolver) return relative;
+  try {
+    return await resolver.getDownloadUrl(await resolver.resolveUrl(relative));
+  } catch {
+    return relative;
+  }
+}
+
 /** A read-only stand-in for an anywidget model, backed by the saved payload. */
 function staticModel(traits, onSend) {
   return {
@@ -85,7 +101,7 @@ const VIEWS = {
       },
     };
   },
-  transcript(payload, bundle) {
+  transcript(payload, bundle, audioSrc) {
     const { bytes, mime } = audioOf(payload, bundle);
     const fresh = payload.created && Date.now() - payload.created < AUTOPLAY_WINDOW_MS;
     return {
@@ -94,9 +110,14 @@ const VIEWS = {
         audio: bytes,
         mime,
         groups: payload.groups || [],
+        gaps: payload.gaps || [],
+        duration: payload.duration ?? null,
         summary: payload.summary || "",
         badges: payload.badges || [],
         autoplay: Boolean(payload.autoplay && fresh),
+        audio_file: payload.audio_file || "",
+        audio_note: payload.audio_note || "",
+        audio_src: audioSrc || "",
       },
     };
   },
@@ -138,6 +159,7 @@ class VeniceRenderer extends Panel {
     super();
     this.addClass("vnb-output");
     this._mimeType = options.mimeType;
+    this._resolver = options.resolver || null;
     this._rendermime = rendermime;
     this._cleanup = null;
     this._observer = null;
@@ -147,6 +169,10 @@ class VeniceRenderer extends Panel {
     this._teardown();
     const payload = model.data[this._mimeType];
     const view = payload && VIEWS[payload.kind];
+    // Long audio is not embedded: the transcript plays the file beside the notebook.
+    const file = payload && payload.kind === "transcript" && !payload.audio && payload.audio_file;
+    const audioSrc = file ? await fileUrl(this._resolver, file) : "";
+    if (this.isDisposed) return;
     const host = new Widget();
     host.addClass("vnb-static");
     this.addWidget(host);
@@ -155,7 +181,7 @@ class VeniceRenderer extends Panel {
         "This venice_nb output was made by a newer version: upgrade venice-nb to show it.";
       return;
     }
-    const { module, traits } = view(payload, model.data);
+    const { module, traits } = view(payload, model.data, audioSrc);
     const status = (msg) => {
       if (msg && msg.type === "preview") {
         const line = host.node.querySelector(".vnb-vx-status");
@@ -214,7 +240,8 @@ class VeniceRenderer extends Panel {
 
 function factory(rendermime) {
   return {
-    // Safe: the payload is drawn with textContent and blob: URLs, never as HTML or script.
+    // Safe: the payload is drawn as escaped text, blob: and file-server URLs, never as HTML or
+    // script of its own.
     safe: true,
     mimeTypes: [MIME_TYPE],
     defaultRank: RANK,

@@ -13,7 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PARAGRAPH, REPO, FileServer, execute_notebook, to_html
+from conftest import (
+    PARAGRAPH,
+    REPO,
+    FileServer,
+    execute_notebook,
+    hour_transcript,
+    quiet_wav,
+    to_html,
+)
+from long_view import check_long_view
 
 pytestmark = [pytest.mark.browser, pytest.mark.local, pytest.mark.slow]
 
@@ -170,3 +179,81 @@ def test_a_dialogue_speaker_name_seeks_to_its_line(browser: Any, notebook_page: 
     page.wait_for_function("window.seeks.length >= 1")
     assert abs(page.evaluate("window.seeks[0]") - start) <= 0.05
     page.context.close()
+
+
+def test_an_hour_long_transcript_page_plays_the_file_beside_it(
+    browser: Any, tmp_path: Path
+) -> None:
+    """nbconvert's page of a notebook holding a one-hour transcript whose audio is not embedded:
+    the player's relative src finds the recording beside the page, and search, timeline, gap
+    line and following all work (long_view.py); the page stays small."""
+    nbformat = pytest.importorskip("nbformat")
+    quiet_wav(tmp_path / "hour.wav")
+    bundle = hour_transcript(audio_file="hour.wav")._repr_mimebundle_()
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("t")
+    cell.outputs = [nbformat.v4.new_output("display_data", data=bundle)]
+    nb.cells = [cell]
+    page_html = to_html(nb)
+    assert len(page_html) < 3_000_000 and "data:audio/" not in page_html
+    (tmp_path / "hour.html").write_text(page_html, encoding="utf-8")
+    server = FileServer(tmp_path)
+    page = _open(browser, server.url("hour.html"), viewport={"width": 1000, "height": 800})
+    try:
+        figures = check_long_view(page, ".vnb-transcript", max_draw_ms=None)
+        print(f"HTML fallback, one hour: {figures}")
+    finally:
+        page.context.close()
+        server.close()
+
+
+def test_a_video_file_beside_the_page_plays_in_the_transcripts_player(
+    browser: Any, tmp_path: Path
+) -> None:
+    """Long recordings are often screen recordings: an mp4 (H.264 video, AAC sound) named as the
+    transcript's audio_file plays its sound in the view's <audio> element; once the file is gone,
+    the view says to put it back beside the notebook."""
+    av = pytest.importorskip("av")
+    np = pytest.importorskip("numpy")
+    with av.open(str(tmp_path / "clip.mp4"), "w") as out:
+        video = out.add_stream("h264", rate=10)
+        video.width, video.height, video.pix_fmt = 64, 64, "yuv420p"
+        sound = out.add_stream("aac", rate=16000)
+        sound.layout = "mono"
+        for i in range(20):
+            image = np.full((64, 64, 3), i * 10, np.uint8)
+            out.mux(video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        out.mux(video.encode())
+        tone = (0.3 * np.sin(np.arange(32000) * 2 * np.pi * 440 / 16000)).astype(np.float32)
+        for k in range(0, tone.size, 1024):
+            frame = av.AudioFrame.from_ndarray(
+                tone[None, k : k + 1024], format="fltp", layout="mono"
+            )
+            frame.sample_rate = 16000
+            out.mux(sound.encode(frame))
+        out.mux(sound.encode())
+    from venice_nb.notebook.transcript import Transcript, Word
+
+    t = Transcript("A tone.", [Word("A", 0.0, 0.5), Word("tone.", 0.5, 1.5)], audio_file="clip.mp4")
+    (tmp_path / "clip.html").write_text(
+        f"<!doctype html><meta charset='utf-8'><body>{t._repr_html_()}</body>", encoding="utf-8"
+    )
+    server = FileServer(tmp_path)
+    page = _open(browser, server.url("clip.html"))
+    try:
+        page.wait_for_selector(".vnb-transcript[data-wired='1']", timeout=15_000)
+        page.locator(".vnb-word").nth(1).click()
+        page.wait_for_function(
+            "document.querySelector('.vnb-transcript audio').currentTime > 0.8", timeout=15_000
+        )
+        assert page.evaluate("document.querySelector('.vnb-transcript audio').duration") > 1.5
+        assert page.locator(".vnb-note").count() == 0
+        # Moved away from its recording, the view says what to do instead of staying silent.
+        (tmp_path / "clip.mp4").rename(tmp_path / "elsewhere.mp4")
+        page.reload()
+        note = page.locator(".vnb-transcript .vnb-note")
+        note.wait_for(timeout=15_000)
+        assert "put clip.mp4 beside this notebook" in note.inner_text()
+    finally:
+        page.context.close()
+        server.close()

@@ -14,7 +14,7 @@ from .embed import EmbeddedAudio
 from .magics import VeniceMagics, load_ipython_extension, unload_ipython_extension
 from .recorder import Recorder, RecorderWidget, Recording, RecordingError, record
 from .speech import Speech, SpeechPlayer
-from .transcript import Segment, Transcript, TranscriptWidget, Word
+from .transcript import Gap, Segment, Transcript, TranscriptWidget, Word
 from .voices import VoiceExplorer, VoicePicker
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "Dialogue",
     "DialogueLine",
     "EmbeddedAudio",
+    "Gap",
     "Recorder",
     "RecorderWidget",
     "Recording",

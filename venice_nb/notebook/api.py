@@ -519,7 +519,13 @@ def transcribe(
         for bar in bars:
             bar.close()
     embedded: EmbeddedAudio | None = None
-    if embed:
+    audio_file: str | None = None
+    audio_note: str | None = None
+    seconds = result.duration if isinstance(result, AudioTranscriptionResponse) else None
+    if embed and seconds and seconds > conf.embed_max_minutes * 60:
+        # Long audio stays out of the notebook: the view plays the file beside it instead.
+        audio_file, audio_note = _beside_notebook(src.path, seconds, conf.embed_max_minutes)
+    elif embed:
         data = src.data if src.data is not None else src.path.read_bytes()  # type: ignore[union-attr]
         try:
             embedded = compact(
@@ -537,6 +543,40 @@ def transcribe(
                 embedded = EmbeddedAudio(data, MIME_BY_FORMAT[fmt], None)
         if embedded is not None and embedded.notebook_bytes > conf.embed_max_mb * 1_000_000:
             embedded = None
+            audio_file, audio_note = _beside_notebook(src.path, seconds, None)
     return Transcript.from_response(
-        result, audio=embedded, model=model, offline=offline, cost_usd=cost, source=src.name
+        result,
+        audio=embedded,
+        model=model,
+        offline=offline,
+        cost_usd=cost,
+        source=src.name,
+        audio_file=audio_file,
+        audio_note=audio_note,
     )
+
+
+def _beside_notebook(
+    path: Path | None, seconds: float | None, max_minutes: float | None
+) -> tuple[str | None, str | None]:
+    """For audio not embedded: the source's path relative to the notebook's folder (the
+    kernel's working directory), POSIX, when it lies under it; else a note saying what to do."""
+    length = f" ({seconds / 60:.0f} min)" if seconds else ""
+    why = (
+        f"longer than VeniceMagics.embed_max_minutes ({max_minutes:g})"
+        if max_minutes is not None
+        else "too large to embed"
+    )
+    if path is None:
+        return None, (
+            f"The audio{length} is not embedded ({why}); transcribe a file beside this notebook "
+            "to play it here."
+        )
+    try:
+        relative = path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return None, (
+            f"The audio{length} is not embedded ({why}); put {path.name} beside this notebook "
+            "to play it here."
+        )
+    return relative.as_posix(), None

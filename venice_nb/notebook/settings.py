@@ -73,6 +73,11 @@ class Settings(Configurable):
     embed_max_mb = Float(
         20.0, help="Audio larger than this (after re-encoding) is not embedded in the notebook."
     ).tag(config=True)
+    embed_max_minutes = Float(
+        10.0,
+        help="A transcript's audio longer than this is not embedded in the notebook: the view "
+        "plays the source file beside the notebook through Jupyter's file server instead.",
+    ).tag(config=True)
     cache_dir = Unicode(
         "",
         help="Directory of the speech cache; empty: $VENICE_NB_CACHE_DIR, else "

@@ -6,6 +6,10 @@ the JupyterLab / Notebook 7 extension with ``transcript.js``, no kernel or trust
 fallback for every other frontend (the same markup, wired by the same module inlined as a
 ``<script type="module">``; without JavaScript the words and ``[mm:ss]`` stamps still show) and
 plain text. ``.widget()`` gives the live anywidget (``seek()`` from Python).
+
+Long audio is not embedded (``VeniceMagics.embed_max_minutes``): ``audio_file`` names the source
+beside the notebook, played through Jupyter's file server, and ``audio_note`` says what to do when
+it cannot be. ``gaps`` are time ranges the transcript is missing, shown inline and never silent.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import anywidget
 import traitlets
@@ -34,7 +39,7 @@ from venice_nb.core.types import (
 from .display import RichOutput, asset, audio_ref, clock, escape, meta_html, new_dom_id
 from .embed import EmbeddedAudio
 
-__all__ = ["Segment", "Transcript", "TranscriptWidget", "Word"]
+__all__ = ["Gap", "Segment", "Transcript", "TranscriptWidget", "Word"]
 
 _HERE = Path(__file__).resolve().parent
 _SENTENCE_END = re.compile(r"[.!?…][\"')\]]*$")
@@ -62,6 +67,28 @@ class Segment:
     speaker: str | None = None
 
 
+@dataclass(frozen=True)
+class Gap:
+    """A time range the transcript is missing (a piece that kept failing), and why."""
+
+    start: float
+    end: float
+    reason: str
+
+    def line(self) -> str:
+        """The marked line shown in its place: ``[10:00–20:00 missing: why]``."""
+        return f"[{clock(self.start)}\u2013{clock(self.end)} missing: {self.reason}]"
+
+
+def _gap(gap: Any) -> Gap:
+    if isinstance(gap, Gap):
+        return gap
+    if hasattr(gap, "reason"):
+        return Gap(float(gap.start), float(gap.end), str(gap.reason))
+    start, end, reason = gap
+    return Gap(float(start), float(end), str(reason))
+
+
 def _norm(token: str) -> str:
     token = unicodedata.normalize("NFKC", token).casefold()
     return "".join(ch for ch in token if ch.isalnum() or ch == "'").strip("'")
@@ -80,10 +107,48 @@ class TranscriptWidget(anywidget.AnyWidget):
     summary = traitlets.Unicode("").tag(sync=True)
     badges = traitlets.List(traitlets.List(traitlets.Unicode())).tag(sync=True)
     autoplay = traitlets.Bool(False).tag(sync=True)
+    duration = traitlets.Float(None, allow_none=True).tag(sync=True)
+    gaps = traitlets.List(traitlets.List()).tag(sync=True)
+    audio_file = traitlets.Unicode("").tag(sync=True)
+    audio_note = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, *, audio_path: Path | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._audio_path = audio_path
+        self.on_msg(self._on_message)
+
+    def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        # The view asks for the audio of ``audio_file``: its bytes go as a message, never a
+        # trait, so they are not stored with the widget state in the notebook.
+        if not isinstance(content, dict) or content.get("type") != "audio":
+            return
+        path = self._audio_path
+        if path is None or not path.is_file():
+            name = Path(self.audio_file).name or "the audio file"
+            self.send(
+                {
+                    "type": "audio",
+                    "error": f"{name} is not beside this notebook any more; "
+                    "put it back to play it here.",
+                }
+            )
+            return
+        mime = _VIDEO_MIME.get(path.suffix.lower()) or _mime_of(path)
+        self.send({"type": "audio", "mime": mime}, buffers=[path.read_bytes()])
 
     def seek(self, seconds: float, *, play: bool = True) -> None:
         """Move the view's player to ``seconds`` (and play)."""
         self.send({"type": "seek", "time": float(seconds), "play": play})
+
+
+_VIDEO_MIME = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/mp4",
+               ".webm": "video/webm", ".mkv": "video/webm"}  # fmt: skip
+
+
+def _mime_of(path: Path) -> str:
+    from .embed import MIME_BY_FORMAT
+
+    return MIME_BY_FORMAT.get(path.suffix.lower().lstrip("."), "audio/mpeg")
 
 
 class Transcript(RichOutput):
@@ -102,7 +167,15 @@ class Transcript(RichOutput):
         cost_usd: float | None = None,
         source: str | None = None,
         autoplay: bool = False,
+        audio_file: str | None = None,
+        audio_note: str | None = None,
+        gaps: Iterable[Any] = (),
     ) -> None:
+        """``audio_file``: the source's path relative to the notebook's folder (POSIX), played
+        from Jupyter's file server when ``audio`` is not embedded; ``audio_note``: one line
+        saying why the audio cannot play here and what to do; ``gaps``: missing time ranges, as
+        :class:`Gap`, ``(start, end, reason)`` or anything with those attributes (the core's
+        ``TranscriptionGap``, as ``IncompleteTranscriptionError.missing`` lists them)."""
         self.text = text.strip()
         self.words: list[Word] = sorted(words, key=lambda w: w.start)
         self.segments: list[Segment] = sorted(segments, key=lambda s: s.start)
@@ -113,6 +186,9 @@ class Transcript(RichOutput):
         self.cost_usd = cost_usd
         self.source = source
         self.autoplay = autoplay
+        self.audio_file = audio_file
+        self.audio_note = audio_note
+        self.gaps: list[Gap] = sorted((_gap(g) for g in gaps), key=lambda g: g.start)
         self._widget: TranscriptWidget | None = None
 
     @classmethod
@@ -157,6 +233,28 @@ class Transcript(RichOutput):
     def to_json(self, **kwargs: Any) -> str:
         """The transcript as JSON in the service's shape (text, duration, timestamps)."""
         return self.to_response().model_dump_json(**{"indent": 2, **kwargs})
+
+    def to_dataframe(self, kind: str = "words") -> Any:
+        """A pandas DataFrame of the ``"words"`` (word, start, end) or the ``"segments"`` (text,
+        start, end, and speaker when known). pandas is optional: without it, ImportError."""
+        if kind not in ("words", "segments"):
+            raise ValueError(f"kind={kind!r}: give kind='words' or kind='segments'.")
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError(
+                "Transcript.to_dataframe() needs pandas, which is not installed: pip install pandas"
+            ) from None
+        if kind == "words":
+            return pd.DataFrame(
+                [(w.word, w.start, w.end) for w in self.words], columns=["word", "start", "end"]
+            )
+        columns = ["text", "start", "end"]
+        rows: list[tuple[Any, ...]] = [(s.text, s.start, s.end) for s in self.segments]
+        if self.speakers:
+            columns.append("speaker")
+            rows = [(s.text, s.start, s.end, s.speaker) for s in self.segments]
+        return pd.DataFrame(rows, columns=columns)
 
     def find_all(self, phrase: str) -> list[float]:
         """Start times of every place ``phrase`` is spoken (case and punctuation ignored)."""
@@ -225,6 +323,10 @@ class Transcript(RichOutput):
         else:
             words = len(self.words) if self.words else len(self.text.split())
             bits.append(f"{words} words")
+        if self.gaps:
+            missing = sum(g.end - g.start for g in self.gaps)
+            ranges = ", ".join(f"{clock(g.start)}\u2013{clock(g.end)}" for g in self.gaps)
+            bits.append(f"{clock(missing)} missing ({ranges})")
         if self.model:
             bits.append(self.model)
         return " · ".join(bits)
@@ -247,14 +349,36 @@ class Transcript(RichOutput):
                 summary=self.summary(),
                 badges=self.badges(),
                 autoplay=self.autoplay,
+                duration=self.duration,
+                gaps=self._gap_rows(),
+                audio_file="" if self.audio is not None else (self.audio_file or ""),
+                audio_note=self.audio_note or "",
+                audio_path=(
+                    Path(self.audio_file).resolve()
+                    if self.audio is None and self.audio_file
+                    else None
+                ),
             )
         return self._widget
+
+    def _gap_rows(self) -> list[list[Any]]:
+        return [[round(g.start, 3), round(g.end, 3), g.reason] for g in self.gaps]
 
     def _body_html(self) -> str:
         paragraphs = []
         speakers = self.speakers
+        gaps = list(self.gaps)
+
+        def gap_line(g: Gap) -> str:
+            return (
+                f'<p class="vnb-gap" role="note" data-start="{g.start:.3f}" '
+                f'data-end="{g.end:.3f}">{escape(g.line())}</p>'
+            )
+
         for group in self.groups():
             start = group["start"]
+            while gaps and gaps[0].start <= start:
+                paragraphs.append(gap_line(gaps.pop(0)))
             words = " ".join(
                 f'<span class="vnb-word" data-start="{s:.3f}" data-end="{e:.3f}">{escape(t)}</span>'
                 for t, s, e in group["words"]
@@ -271,6 +395,7 @@ class Transcript(RichOutput):
                 f'data-start="{start:.3f}" title="play from here">[{clock(start)}]</span> '
                 f"{who}{words}</p>"
             )
+        paragraphs += [gap_line(g) for g in gaps]
         return "".join(paragraphs)
 
     def _payload(self) -> dict[str, Any]:
@@ -282,6 +407,12 @@ class Transcript(RichOutput):
             "groups": self.groups(),
             "audio": audio_ref(self.audio.mime if self.audio is not None else None),
         }
+        if self.gaps:
+            payload["gaps"] = self._gap_rows()
+        if self.audio is None and self.audio_file:
+            payload["audio_file"] = self.audio_file
+        if self.audio_note:
+            payload["audio_note"] = self.audio_note
         if self.autoplay:
             # The frontend autoplays only just after the cell ran, not when the notebook reopens.
             payload.update(autoplay=True, created=int(time.time() * 1000))
@@ -290,18 +421,31 @@ class Transcript(RichOutput):
     def _repr_html_(self) -> str:
         dom_id = new_dom_id("vnb-tr")
         audio = ""
+        attrs = ""
+        if self.duration:
+            attrs += f' data-duration="{self.duration:.3f}"'
         if self.audio is not None:
             autoplay = " autoplay" if self.autoplay else ""
             audio = (
                 f'<audio controls preload="metadata"{autoplay} src="{self.audio.data_uri()}">'
                 "</audio>"
             )
+        elif self.audio_file:
+            # Relative to the notebook: nbconvert's page beside it, JupyterLab's HTML renderer
+            # (which resolves a relative src through its file server) and Voila all find it.
+            attrs += f' data-audio-file="{escape(self.audio_file)}"'
+            audio = (
+                f'<audio controls preload="metadata" src="{escape(quote(self.audio_file))}">'
+                "</audio>"
+            )
+        if self.audio_note:
+            audio += f'<div class="vnb-note" role="note">{escape(self.audio_note)}</div>'
         script = (
             f'<script type="module">{asset("transcript.js")}\n'
             f"wire(document.getElementById({json.dumps(dom_id)}));</script>"
         )
         return (
-            f'<div class="vnb-transcript" id="{dom_id}"><style>{asset("transcript.css")}</style>'
+            f'<div class="vnb-transcript" id="{dom_id}"{attrs}><style>{asset("transcript.css")}</style>'
             f"{audio}{meta_html(self.summary(), self.badges(), 'div')}"
             f'<div class="vnb-text">{self._body_html()}</div>{script}</div>'
         )
@@ -311,11 +455,18 @@ class Transcript(RichOutput):
         return f"<Transcript {self.summary()}: {head!r}>"
 
     def __str__(self) -> str:
-        return self.text
+        if not self.gaps:
+            return self.text
+        return "\n\n".join([self.text, *(g.line() for g in self.gaps)])
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Transcript):
             return NotImplemented
-        return (self.text, self.words, self.segments) == (other.text, other.words, other.segments)
+        return (self.text, self.words, self.segments, self.gaps) == (
+            other.text,
+            other.words,
+            other.segments,
+            other.gaps,
+        )
 
     __hash__ = None  # type: ignore[assignment]
