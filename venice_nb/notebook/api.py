@@ -45,6 +45,8 @@ __all__ = [
 ]
 
 _FORMATS = tuple(CONTENT_TYPES)
+MAX_EMBED_SOURCE_BYTES = 200 * 1024 * 1024
+"""A source file larger than this is never read whole to embed its sound in the notebook."""
 _EXTENSION_FORMATS = {"ogg": "opus", "m4a": "aac", "raw": "pcm", "mpeg": "mp3"}
 
 
@@ -502,18 +504,16 @@ def transcribe(
                 bars.append(LongformBar(src.name))
             bars[0].show(latest[-1])
 
+    incomplete: IncompleteTranscriptionError | None = None
     try:
         result, offline, cost = runner.run(
             _transcribe_async(upload, model, language, options, lambda p: latest.append(p)),
             poll=draw,
         )
     except IncompleteTranscriptionError as exc:
-        partial = Transcript.from_response(
-            exc.transcript, model=model, offline=False, source=src.name
-        )
-        raise IncompleteTranscriptionError(
-            exc.message, transcript=partial, missing=exc.missing
-        ) from None
+        # Go on with what was heard: the partial transcript gets its audio and gaps below.
+        incomplete = exc
+        result, offline, cost = exc.transcript, get_backend_is_local(), None
     finally:
         draw()
         for bar in bars:
@@ -525,6 +525,9 @@ def transcribe(
     if embed and seconds and seconds > conf.embed_max_minutes * 60:
         # Long audio stays out of the notebook: the view plays the file beside it instead.
         audio_file, audio_note = _beside_notebook(src.path, seconds, conf.embed_max_minutes)
+    elif embed and src.path is not None and src.path.stat().st_size > MAX_EMBED_SOURCE_BYTES:
+        # A short but huge file (a 4K screen recording): not read whole to embed its sound.
+        audio_file, audio_note = _beside_notebook(src.path, seconds, None)
     elif embed:
         data = src.data if src.data is not None else src.path.read_bytes()  # type: ignore[union-attr]
         try:
@@ -544,7 +547,7 @@ def transcribe(
         if embedded is not None and embedded.notebook_bytes > conf.embed_max_mb * 1_000_000:
             embedded = None
             audio_file, audio_note = _beside_notebook(src.path, seconds, None)
-    return Transcript.from_response(
+    transcript = Transcript.from_response(
         result,
         audio=embedded,
         model=model,
@@ -553,7 +556,20 @@ def transcribe(
         source=src.name,
         audio_file=audio_file,
         audio_note=audio_note,
+        gaps=incomplete.missing if incomplete is not None else (),
     )
+    if incomplete is not None:
+        raise IncompleteTranscriptionError(
+            incomplete.message, transcript=transcript, missing=incomplete.missing
+        )
+    return transcript
+
+
+def get_backend_is_local() -> bool:
+    """Whether the session's backend is the offline engine (for a partial transcript's badge)."""
+    from venice_nb.session import get_backend
+
+    return get_backend().is_local
 
 
 def _beside_notebook(
