@@ -386,6 +386,8 @@ def test_the_magic_transcribes_a_long_file_and_shows_what_a_failing_piece_leaves
     part = sh.user_ns["part"]
     assert part.words and all(w.word != rare for w in part.words)
     assert len(part.words) < len(spoken)
+    assert part.gaps and all("HTTP 400" in g.reason for g in part.gaps)
+    assert "missing" in str(part)  # the view and its text name each missing stretch
     sent = stub.requests
     stub.fail_on.clear()
     sh.run_line_magic("venice_transcribe", f"{path} --max-piece-seconds 30 --var whole")
