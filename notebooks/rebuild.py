@@ -39,6 +39,7 @@ NOTEBOOKS = [
     "voice_cloning",
     "async_core",
     "dialogue",
+    "long_recordings",
 ]
 SAMPLE_TEXT = (
     "The lighthouse keeper climbed the stairs at dusk. He lit the lamp and watched the fishing "

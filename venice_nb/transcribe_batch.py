@@ -24,13 +24,8 @@ from .batch import _Bar, _pandas, _run_in_thread
 from .core.audio import DEFAULT_TRANSCRIBE_MODEL
 from .core.batch import BatchProgress, check_run_options, is_complete, sanitize_name
 from .core.batch.plan import write_complete
-from .core.errors import (
-    APIError,
-    AuthenticationError,
-    InvalidRequestError,
-    PaymentRequiredError,
-    PermissionDeniedError,
-)
+from .core.batch.results import ByStatus
+from .core.errors import APIError, InvalidRequestError, is_fatal
 from .core.paced import PacedClient
 from .core.ratelimit import RateLimitPacer, RateLimitState
 from .core.types import AudioTranscriptionResponse
@@ -42,7 +37,6 @@ MEDIA_SUFFIXES = frozenset(
     {".wav", ".mp3", ".flac", ".m4a", ".mp4", ".aac", ".ogg", ".opus", ".webm", ".mkv", ".mov"}
 )
 """Files taken from a folder or a glob: audio, and video whose sound the long-form layer reads."""
-_FATAL = (AuthenticationError, PaymentRequiredError, PermissionDeniedError)
 _COLUMNS = ["path", "status", "duration", "words", "reason", "out", "attempts"]
 
 
@@ -82,7 +76,7 @@ class TranscriptOutcome:
 
 
 @dataclass
-class TranscriptReport:
+class TranscriptReport(ByStatus[TranscriptOutcome]):
     """Every source's outcome in input order, with a summary table (``to_frame``)."""
 
     items: list[TranscriptOutcome]
@@ -93,30 +87,6 @@ class TranscriptReport:
     rate_limited: int
     """429 answers met."""
     extra: dict[str, Any] = field(default_factory=dict)
-
-    def _with(self, status: str) -> list[TranscriptOutcome]:
-        return [r for r in self.items if r.status == status]
-
-    @property
-    def done(self) -> list[TranscriptOutcome]:
-        return self._with("done")
-
-    @property
-    def skipped(self) -> list[TranscriptOutcome]:
-        return self._with("skipped")
-
-    @property
-    def failed(self) -> list[TranscriptOutcome]:
-        return self._with("failed")
-
-    @property
-    def ok(self) -> bool:
-        """Every source's transcript exists (made now or before)."""
-        return all(r.status in ("done", "skipped") for r in self.items)
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return {s: len(self._with(s)) for s in ("done", "skipped", "failed", "pending")}
 
     def records(self) -> list[dict[str, Any]]:
         return [r.record() for r in self.items]
@@ -307,10 +277,10 @@ async def transcribe_items(
                     result = await _transcribe_source(
                         client, item.source, model=model, language=language
                     )
-                except _FATAL as exc:
-                    fatal.append(exc)
-                    return
                 except (APIError, OSError) as exc:  # a refused file, a bad answer
+                    if isinstance(exc, APIError) and is_fatal(exc):
+                        fatal.append(exc)
+                        return
                     outcome.status, outcome.reason = "failed", str(exc)
                 else:
                     written = await asyncio.to_thread(

@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from ..ratelimit import RateLimitState
 
-__all__ = ["BatchProgress", "BatchResult", "ItemResult", "Status", "format_usd"]
+R = TypeVar("R")
+
+__all__ = ["BatchProgress", "BatchResult", "ByStatus", "ItemResult", "Status", "format_usd"]
 
 Status = Literal["done", "skipped", "failed", "pending"]
 
@@ -81,8 +83,38 @@ class BatchProgress:
         return self.done + self.skipped + self.failed
 
 
+class ByStatus(Generic[R]):
+    """The outcomes of a run grouped by status (speech batches, transcription batches)."""
+
+    items: list[R]
+
+    def _with(self, status: str) -> list[R]:
+        return [r for r in self.items if r.status == status]  # type: ignore[attr-defined]
+
+    @property
+    def done(self) -> list[R]:
+        return self._with("done")
+
+    @property
+    def skipped(self) -> list[R]:
+        return self._with("skipped")
+
+    @property
+    def failed(self) -> list[R]:
+        return self._with("failed")
+
+    @property
+    def ok(self) -> bool:
+        """Every item's file exists (made now or before)."""
+        return all(r.status in ("done", "skipped") for r in self.items)  # type: ignore[attr-defined]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {s: len(self._with(s)) for s in ("done", "skipped", "failed", "pending")}
+
+
 @dataclass
-class BatchResult:
+class BatchResult(ByStatus[ItemResult]):
     """Every item's outcome, in input order, and figures about the run."""
 
     items: list[ItemResult]
@@ -95,33 +127,10 @@ class BatchResult:
     slowdowns: int
     """Times the batch held back until a rate-limit window reset."""
 
-    def _with(self, status: Status) -> list[ItemResult]:
-        return [r for r in self.items if r.status == status]
-
-    @property
-    def done(self) -> list[ItemResult]:
-        return self._with("done")
-
-    @property
-    def skipped(self) -> list[ItemResult]:
-        return self._with("skipped")
-
-    @property
-    def failed(self) -> list[ItemResult]:
-        return self._with("failed")
-
     @property
     def pending(self) -> list[ItemResult]:
         return self._with("pending")
 
-    @property
-    def ok(self) -> bool:
-        """Every item's file exists (done now or before)."""
-        return all(r.status in ("done", "skipped") for r in self.items)
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return {s: len(self._with(s)) for s in ("done", "skipped", "failed", "pending")}
 
     @property
     def cost_usd(self) -> float | None:
