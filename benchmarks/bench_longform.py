@@ -144,9 +144,10 @@ async def accuracy(minutes: float) -> None:
             mp3, mp3_s = await by_hand("mp3")
 
     print(
-        "\n| run | pieces | WER | starts within 0.3 s | worst start | after-cut starts | last 10 (drift) | time |"
+        "\n| run | pieces | WER | starts within 0.3 s | first word misheard | start error median / "
+        "p95 / max | first sentence after each cut | last 10 (drift) | time |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for label, result, took, pieces, starts in (
         ("by hand, WAV", wav, wav_s, len(cuts) - 1, cut_starts),
         ("by hand, mp3 48 kb/s", mp3, mp3_s, len(cuts) - 1, cut_starts),
@@ -158,10 +159,14 @@ async def accuracy(minutes: float) -> None:
             next(e for s, e in zip(truth, errors, strict=True) if s.start >= c) for c in starts
         ]
         wer = word_error_rate(reference, result.text)
+        heard = [e for e in errors if math.isfinite(e)]
+        last = [e for e in errors[-10:] if math.isfinite(e)]
         print(
-            f"| {label} | {pieces} | {wer * 100:.2f} % | {sum(e <= 0.3 for e in errors)}/{len(errors)} "
-            f"| {max(errors):.2f} s | {', '.join(f'{e:.2f}' for e in after) or '-'} "
-            f"| mean {np.mean(errors[-10:]):.3f} s | {took:.0f} s |"
+            f"| {label} | {pieces} | {wer * 100:.2f} % | {sum(e <= 0.3 for e in errors)}/"
+            f"{len(errors)} | {len(errors) - len(heard)} | {np.median(heard):.2f} / "
+            f"{np.percentile(heard, 95):.2f} / {max(heard):.2f} s | "
+            f"{', '.join(f'{e:.2f}' for e in after) or '-'} | mean {np.mean(last):.3f} s | "
+            f"{took:.0f} s |"
         )
     print(
         "\ntargets: automatic WER within 1 point of by-hand WAV; mp3 within 0.5 point of WAV; "
