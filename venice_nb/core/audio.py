@@ -218,10 +218,13 @@ class SpeechStream:
         await self.aclose()
 
     async def read(self) -> AudioResponse:
-        """Collect the whole stream into an :class:`AudioResponse`."""
-        chunks = [c async for c in self]
+        """Collect the whole stream into an :class:`AudioResponse` (grown in one buffer, not
+        a list of chunks joined into a second copy)."""
+        buf = bytearray()
+        async for chunk in self:
+            buf += chunk
         return AudioResponse(
-            b"".join(chunks),
+            buf,
             content_type=self.content_type,
             model=self.model,
             voice=self.voice,
