@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 from conftest import PARAGRAPH
-from jupyter_env import JupyterServer, running_jupyter
+
+from testkit.jupyter_env import JupyterServer, running_jupyter
 
 pytestmark = [pytest.mark.browser, pytest.mark.local, pytest.mark.slow]
 
