@@ -392,8 +392,8 @@ async def test_json_answers_are_read_under_small_caps(path: str, cap: int, what:
 
 
 async def test_the_cap_grows_with_what_the_request_can_make() -> None:
-    """Longer input, slower speed, a higher-rate model or a heavier format raise the cap; none
-    passes the client's ceiling."""
+    """Longer input, slower speed, a higher-rate model or a heavier format raise the cap (a
+    faster speed does not lower it); none passes the client's ceiling."""
     async with VeniceClient(api_key="k", base_url="http://127.0.0.1:9/api/v1") as client:
 
         def cap(**body: Any) -> int:
@@ -404,6 +404,7 @@ async def test_the_cap_grows_with_what_the_request_can_make() -> None:
         short, long = cap(input="Hi."), cap(input="x" * 4096)
         assert short < 2 * MiB < 20 * MiB < long < 100 * MiB
         assert cap(input="x" * 4096, speed=0.5) > 1.9 * long
+        assert cap(input="x" * 4096, speed=4.0) == long  # a model may ignore the speed
         assert cap(input="x" * 4096, response_format="mp3") < long
         assert cap(input="x" * 4096, model="tts-gradium-v1", response_format="pcm") > 1.9 * long
         assert cap(input="x" * 4096, speed=0.25, model="tts-gradium-v1") == 256 * MiB

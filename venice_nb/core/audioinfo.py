@@ -34,9 +34,10 @@ at 48 kHz 576 kb/s), in bytes per second."""
 
 
 def speech_answer_seconds(chars: int, speed: float | None = None) -> float:
-    """The longest speech ``chars`` characters can make at ``speed`` (generous by design)."""
+    """The longest speech ``chars`` characters can make at ``speed`` (generous by design). A
+    speed above 1 does not shorten it: a model may ignore the speed it is asked for."""
     slowest = SPEECH_HEADROOM_SECONDS + SPEECH_SECONDS_PER_CHAR * max(chars, 0)
-    return slowest / (speed if speed and speed > 0 else 1.0)
+    return slowest / min(speed if speed and speed > 0 else 1.0, 1.0)
 
 
 def speech_answer_bytes(chars: int, model: str | None, fmt: str | None, speed: float | None) -> int:

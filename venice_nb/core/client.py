@@ -100,9 +100,12 @@ def _speech_limit(body: dict[str, Any]) -> AnswerLimit:
     speed = float(raw_speed) if isinstance(raw_speed, int | float) and raw_speed > 0 else None
     nbytes = speech_answer_bytes(chars, model, fmt, speed)
     pace = f" at speed {speed:g}" if speed is not None else ""
+    what = (
+        f"{fmt} speech request{pace}" if fmt else f"speech request{pace} (no format: wav at worst)"
+    )
     return AnswerLimit(
         nbytes,
-        f"a {chars:,}-character {fmt or 'wav'} speech request{pace} makes at most about "
+        f"a {chars:,}-character {what} makes at most about "
         f"{speech_answer_seconds(chars, speed):,.0f} s of audio, {nbytes:,} bytes",
     )
 
