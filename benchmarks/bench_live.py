@@ -22,13 +22,11 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-for path in (ROOT, ROOT / "tests" / "browser"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+sys.path.insert(0, str(ROOT))  # testkit/ (shared with the tests) and venice_nb from this checkout
 
-from conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
-from jupyter_env import JupyterServer, installed_labextension  # noqa: E402
-from live_probe import run_live, write_notebook  # noqa: E402
+from testkit.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from testkit.jupyter_env import JupyterServer, installed_labextension  # noqa: E402
+from testkit.live_probe import run_live, write_notebook  # noqa: E402
 
 
 def main() -> int:

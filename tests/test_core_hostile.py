@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gzip
 import json
 import time
+import tracemalloc
+import zlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ from testkit.standin import shared_dir
 from venice_nb import (
     APIConnectionError,
     APIResponseValidationError,
+    ResponseTooLargeError,
     VeniceClient,
     cli,
     session,
@@ -283,3 +287,124 @@ async def test_a_redirect_loop_is_not_retried(abusive: Abusive) -> None:
         with pytest.raises(APIConnectionError, match="redirect"):
             await client.audio.create_speech(**SPEAK)
     assert abusive.hits["/audio/speech"] <= 6  # one request and its redirects, not 4 x 10
+
+
+MiB = 1024 * 1024
+
+
+@functools.cache
+def gzip_bomb(size: int = 256 * MiB) -> bytes:
+    """``size`` zero bytes gzip-compressed (256 MiB is 0.25 MB on the wire), built a MiB at a
+    time so the test never holds the whole of it."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = bytes(MiB)
+    parts = [packer.compress(zeros) for _ in range(size // MiB)]
+    parts.append(packer.flush())
+    return b"".join(parts)
+
+
+GZIP_WAV = {"Content-Type": "audio/wav", "Content-Encoding": "gzip"}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_256_mib_gzip_answer_to_a_short_speech_request_is_refused_early(
+    hostile: Hostile, stream: bool
+) -> None:
+    """The answer is cut off once it passes what 12 characters can make (a MB or so), so the
+    client's memory barely moves, and the error says what the request could produce and what
+    came."""
+    bomb = gzip_bomb()
+    assert len(bomb) < 300_000
+    hostile.plan("/audio/speech", (200, GZIP_WAV, bomb))
+    async with _client(hostile) as client:
+        await client.models.list("tts")  # the catalog answer is not what is measured
+        tracemalloc.start()
+        try:
+            with pytest.raises(ResponseTooLargeError) as caught:
+                if stream:
+                    speech = await client.audio.create_speech(
+                        **SPEAK, response_format="wav", stream=True
+                    )
+                    await speech.read()
+                else:
+                    await client.audio.create_speech(**SPEAK, response_format="wav")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    err = caught.value
+    assert isinstance(err, APIResponseValidationError)
+    assert peak < 60 * MiB, f"memory grew by {peak / MiB:.0f} MiB"
+    assert err.limit < 2 * MiB and err.limit < err.received < err.limit + 4 * MiB
+    assert "12-character wav speech request" in str(err) and "bytes came" in str(err)
+    assert hostile.hits["/audio/speech"] == 1  # refused, not retried
+
+
+@pytest.mark.parametrize(("stream", "compressed"), [(False, True), (True, False)])
+async def test_the_longest_speech_request_still_gets_its_whole_answer(
+    hostile: Hostile, stream: bool, compressed: bool
+) -> None:
+    """4,096 characters as 24 kHz wav read at 10 characters a second (slower than speech):
+    19.7 MB, accepted whole, gzip-compressed or not."""
+    audio = wav_bytes(4096 / 10, rate=24_000)
+    assert len(audio) > 18 * MiB
+    headers = {"Content-Type": "audio/wav"}
+    if compressed:
+        headers["Content-Encoding"] = "gzip"
+    hostile.plan("/audio/speech", (200, headers, gzip.compress(audio, 1) if compressed else audio))
+    text = ("The keeper counted seven ships before the storm reached the harbor. " * 70)[:4096]
+    async with _client(hostile) as client:
+        if stream:
+            speech = await client.audio.create_speech(
+                input=text, model="tts-kokoro", voice="af_heart", response_format="wav", stream=True
+            )
+            got = await speech.read()
+        else:
+            got = await client.audio.create_speech(
+                input=text, model="tts-kokoro", voice="af_heart", response_format="wav"
+            )
+    assert len(got) == len(audio) and got == audio
+
+
+@pytest.mark.parametrize(
+    ("path", "cap", "what"),
+    [("/models", 8 * MiB, "model list"), ("/audio/transcriptions", 32 * MiB, "transcript")],
+)
+async def test_json_answers_are_read_under_small_caps(path: str, cap: int, what: str) -> None:
+    """A model list or a transcript is a few MB at most: a bomb in their place is refused at
+    that cap, not read to the client's 256 MiB ceiling."""
+    bomb = gzip_bomb()
+
+    async def handle(request: web.Request) -> web.Response:
+        await request.read()
+        if request.path.endswith(path):
+            headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+            return web.Response(body=bomb, headers=headers)
+        return web.json_response({"object": "list", "data": []})
+
+    async with serving(handle) as base_url:
+        async with VeniceClient(api_key="k", base_url=base_url, max_retries=0) as client:
+            with pytest.raises(ResponseTooLargeError, match=what) as caught:
+                if path == "/models":
+                    await client.models.list("tts")
+                else:
+                    await client.audio.transcribe(file=wav_bytes(1.0))
+    assert caught.value.limit == cap and caught.value.received < cap + 4 * MiB
+
+
+async def test_the_cap_grows_with_what_the_request_can_make() -> None:
+    """Longer input, slower speed, a higher-rate model or a heavier format raise the cap (a
+    faster speed does not lower it); none passes the client's ceiling."""
+    async with VeniceClient(api_key="k", base_url="http://127.0.0.1:9/api/v1") as client:
+
+        def cap(**body: Any) -> int:
+            return client.answer_limit(
+                "POST", "/audio/speech", {"model": "tts-kokoro", **body}
+            ).nbytes
+
+        short, long = cap(input="Hi."), cap(input="x" * 4096)
+        assert short < 2 * MiB < 20 * MiB < long < 100 * MiB
+        assert cap(input="x" * 4096, speed=0.5) > 1.9 * long
+        assert cap(input="x" * 4096, speed=4.0) == long  # a model may ignore the speed
+        assert cap(input="x" * 4096, response_format="mp3") < long
+        assert cap(input="x" * 4096, model="tts-gradium-v1", response_format="pcm") > 1.9 * long
+        assert cap(input="x" * 4096, speed=0.25, model="tts-gradium-v1") == 256 * MiB

@@ -17,20 +17,11 @@ from typing import Any
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
+from testkit.chromium import CHROMIUM, CHROMIUM_ARGS
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 WIDGETS = REPO / "venice_nb" / "notebook"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
 
 PARAGRAPH = (
     "The library opens at nine in the morning. Students arrive early to find a quiet table "

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyter_env import JupyterServer, running_jupyter
 from test_browser_jupyter import _menu, _wait_kernel_idle
+
+from testkit.jupyter_env import JupyterServer, running_jupyter
 
 pytestmark = [pytest.mark.browser, pytest.mark.local, pytest.mark.slow]
 

@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 from conftest import PARAGRAPH, hour_transcript, quiet_wav
-from jupyter_env import JupyterServer, running_jupyter
 from long_view import check_long_view
+
+from testkit.jupyter_env import JupyterServer, running_jupyter
 
 pytestmark = [pytest.mark.browser, pytest.mark.local, pytest.mark.slow]
 
@@ -105,9 +106,19 @@ def _check_keyboard(page: Any) -> None:
     root.evaluate("root => root.querySelector('audio').pause()")
 
 
+COPY_OUTSIDE = """root => {
+  const area = root.closest('.jp-OutputArea-output') || root.parentElement;
+  const list = root.querySelector('.vnb-vx-list');
+  const right = Math.min(area.getBoundingClientRect().right, list.getBoundingClientRect().right);
+  return [...root.querySelectorAll('.vnb-vx-row:not([hidden]) .vnb-vx-copy')]
+    .map((b) => b.getBoundingClientRect().right).filter((r) => r > right + 0.5);
+}"""
+"""Right edges of the explorer's copy buttons that lie past its output area or its list."""
+
+
 def _check_outputs(page: Any, *, live: bool) -> None:
     """Every venice_nb output works: player, transcript (seek, highlight), explorer, picker."""
-    page.wait_for_selector(f"{TRANSCRIPT}[data-wired='1'] .vnb-word", timeout=LONG_WAIT)
+    page.wait_for_selector(f"{TRANSCRIPT}[data-wired='1'] .vnb-word:visible", timeout=LONG_WAIT)
     page.wait_for_selector(f"{EXPLORER} .vnb-vx-row:not([hidden]):visible", timeout=LONG_WAIT)
     page.wait_for_selector(f"{SPEECH} audio:visible", timeout=LONG_WAIT)
     assert page.locator("text=model not found").count() == 0
@@ -125,19 +136,21 @@ def _check_outputs(page: Any, *, live: bool) -> None:
     shown = float(re.search(r"(\d+\.\d) s", label).group(1))
     assert abs(shown - duration) <= 0.051, (label, duration)
 
-    # A clicked word seeks to its start; the highlight then follows playback.
+    # A clicked word seeks to its start; the highlight then follows playback. (Only the visible
+    # transcript counts: a reopened notebook can leave the earlier tab's outputs in the page.)
+    transcript = page.locator(f"{TRANSCRIPT}:visible").first
     page.wait_for_function(
-        "sel => document.querySelector(sel + ' audio').readyState >= 1", arg=TRANSCRIPT
+        "root => root.querySelector('audio').readyState >= 1",
+        arg=transcript.element_handle(),
     )
-    page.evaluate(
-        """sel => { const root = document.querySelector(sel); const a = root.querySelector('audio');
+    transcript.evaluate(
+        """root => { const a = root.querySelector('audio');
         window.vnbSeeks = []; window.vnbActive = [];
         a.addEventListener('seeking', () => window.vnbSeeks.push(a.currentTime));
         new MutationObserver(() => window.vnbActive.push(Number(root.dataset.active)))
-          .observe(root, {attributes: true, attributeFilter: ['data-active']}); }""",
-        TRANSCRIPT,
+          .observe(root, {attributes: true, attributeFilter: ['data-active']}); }"""
     )
-    words = page.locator(f"{TRANSCRIPT} .vnb-word")
+    words = transcript.locator(".vnb-word")
     assert words.count() >= 20
     word = words.nth(9)
     start = float(word.get_attribute("data-start"))
@@ -151,7 +164,7 @@ def _check_outputs(page: Any, *, live: bool) -> None:
     )
     seen = page.evaluate("window.vnbActive")
     assert seen[0] >= 9 and seen == sorted(seen), seen
-    page.evaluate("sel => document.querySelector(sel + ' audio').pause()", TRANSCRIPT)
+    transcript.evaluate("root => root.querySelector('audio').pause()")
     _check_keyboard(page)
 
     _check_dialogue(page)
@@ -170,6 +183,15 @@ def _check_outputs(page: Any, *, live: bool) -> None:
         picker = page.locator(f"{EXPLORER}:visible").nth(1)
         assert PICKED in picker.locator(".vnb-vx-status").inner_text()
         assert picker.locator(".vnb-vx-selected .vnb-vx-code").inner_text() == PICKED
+        # Every voice of every model shown (the saved file keeps its filters): at the default
+        # width each copy button still lies inside the output area, none cut off at its edge.
+        explorer.locator(".vnb-vx-filter[name=language]").select_option("")
+        explorer.locator(".vnb-vx-filter[name=accent]").select_option("")
+        assert explorer.locator(".vnb-vx-count").inner_text().split()[0] == str(
+            explorer.locator(".vnb-vx-row").count()
+        )
+        outside = explorer.evaluate(COPY_OUTSIDE)
+        assert outside == [], f"{len(outside)} copy buttons cut off: {outside[:3]}"
 
 
 def _check_dialogue(page: Any) -> None:

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyter_env import JupyterServer, running_jupyter
-from live_probe import run_live, write_notebook
+
+from testkit.jupyter_env import JupyterServer, running_jupyter
+from testkit.live_probe import run_live, write_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.local, pytest.mark.slow]
 

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CHROMIUM, CHROMIUM_ARGS
-from jupyter_env import JupyterServer, running_jupyter, voila_server
 from test_browser_jupyter import MIME, _menu, _saved_outputs, _wait_kernel_idle
+
+from testkit.chromium import CHROMIUM, CHROMIUM_ARGS
+from testkit.jupyter_env import JupyterServer, running_jupyter, voila_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.local, pytest.mark.slow]
 

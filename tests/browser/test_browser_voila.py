@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 from conftest import PARAGRAPH
-from jupyter_env import installed_labextension, voila_server
+
+from testkit.jupyter_env import installed_labextension, voila_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.local, pytest.mark.slow]
 

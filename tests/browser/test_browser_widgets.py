@@ -222,6 +222,35 @@ def test_voice_explorer_filters_previews_and_copies(page: Any, widget_data: dict
     )
 
 
+FIT = """width => {
+  const host = document.querySelector('.widget-host');
+  host.style.width = `${width}px`;
+  const list = host.querySelector('.vnb-vx-list');
+  const box = list.getBoundingClientRect();
+  const rows = [...list.querySelectorAll('.vnb-vx-row:not([hidden])')];
+  const right = (sel) => Math.max(...rows.map((r) => r.querySelector(sel).getBoundingClientRect().right));
+  const clipped = rows.filter((r) => { const c = r.querySelector('.vnb-vx-code');
+    return c.scrollWidth > c.clientWidth + 1; }).length;
+  return { rows: rows.length, listRight: box.right - list.clientLeft, hostRight: host.getBoundingClientRect().right,
+    copyRight: right('.vnb-vx-copy'), codeRight: right('.vnb-vx-code'),
+    sideways: list.scrollWidth - list.clientWidth, clipped };
+}"""
+
+
+@pytest.mark.parametrize("width", [800, 560])
+def test_voice_explorer_fits_the_output_width_copy_buttons_included(
+    page: Any, widget_data: dict[str, Any], width: int
+) -> None:
+    """In an output as wide as JupyterLab's at its default size (800 px) or narrower, every copy
+    button lies inside the list's visible box (no sideways scroll needed to reach it), and the
+    magic lines wrap instead of being cut."""
+    mount(page, "voice_explorer.js", "voice_explorer.css", widget_data["explorer"], {})
+    fit = page.evaluate(FIT, width)
+    assert fit["rows"] == len(widget_data["explorer"]["voices"]) > 100
+    assert fit["copyRight"] <= fit["listRight"] + 0.5 <= fit["hostRight"] + 0.5, fit
+    assert fit["sideways"] <= 1 and fit["clipped"] == 0, fit
+
+
 LIVE_SETUP = """async () => {
   const { FakeModel } = await import('./fake_model.js');
   const live = (await import('./live.js')).default;

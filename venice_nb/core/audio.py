@@ -1,20 +1,21 @@
-"""``client.audio``: speech, long-text streaming, voices, transcription and voice cloning.
+"""``client.audio``, the audio resource: one method per endpoint, each checking its request.
 
 Mirrors the URL space: ``create_speech`` is ``POST /audio/speech``, ``transcribe`` is
 ``POST /audio/transcriptions``, ``create_voice`` is ``POST /audio/voices``. Every argument is
 checked against the contract and the live model catalog before a request is sent.
 
-One module (over 600 lines) because it is one resource: every method builds its request from
-the same catalog lookups and argument checks (``_catalog_model``, ``_check_voice``, ``_text``);
-split per endpoint, those would be imported back by each piece. Container joining lives in
-``containers/`` and text splitting in ``sentences.py``.
+Speech, voices, transcription and cloning share one module because they are one resource: every
+method builds its request from the same catalog lookups and argument checks (``_catalog_model``,
+``_check_voice``, ``_text``); split per endpoint, those would be imported back by each piece.
+What is not the resource lives beside it: long text spoken segment by segment and joined in
+``segments.py`` (splitting in ``sentences.py``, joining in ``containers/``), how large an answer
+can be in ``audioinfo.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import difflib
-import inspect
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Literal
@@ -23,10 +24,10 @@ import aiohttp
 
 from .audioinfo import PCM_DEFAULT_RATE, PCM_SAMPLE_RATES, pcm_rate
 from .client import check_audio_answer
-from .containers import AudioJoinError, SegmentJoiner
 from .errors import APIError, APIResponseValidationError, InvalidRequestError
 from .files import TRANSCRIBE_CONTAINERS, AudioInput, open_audio_input
-from .sentences import max_words_for_model, split_text
+from .segments import SegmentProgress, check_long_text_options, speak_segments
+from .sentences import max_words_for_model
 from .types import (
     AudioResponse,
     AudioTranscriptionResponse,
@@ -131,17 +132,6 @@ REGION_LANGUAGE_MAPPING: dict[str, dict[str, str]] = {
 _FORMATS = [f.value for f in ResponseFormat]
 
 
-@dataclass(frozen=True)
-class SegmentProgress:
-    """Passed to ``on_segment_complete`` each time one segment's audio has arrived."""
-
-    index: int
-    total: int
-    completed: int
-    text: str
-    nbytes: int
-
-
 def _text(value: Any, name: str, *, max_chars: int | None = None, hint: str = "") -> str:
     if not isinstance(value, str):
         raise InvalidRequestError(
@@ -218,10 +208,13 @@ class SpeechStream:
         await self.aclose()
 
     async def read(self) -> AudioResponse:
-        """Collect the whole stream into an :class:`AudioResponse`."""
-        chunks = [c async for c in self]
+        """Collect the whole stream into an :class:`AudioResponse` (grown in one buffer, not
+        a list of chunks joined into a second copy)."""
+        buf = bytearray()
+        async for chunk in self:
+            buf += chunk
         return AudioResponse(
-            b"".join(chunks),
+            buf,
             content_type=self.content_type,
             model=self.model,
             voice=self.voice,
@@ -462,27 +455,9 @@ class Audio:
     ) -> AsyncIterator[bytes]:
         """Speak long ``input`` as one audio file: split at sentences, synthesise up to
         ``max_concurrency`` segments at once, yield the joined audio in input order as soon as
-        the next segment in order is ready. Works for every format the model offers."""
-        if (
-            isinstance(max_concurrency, bool)
-            or not isinstance(max_concurrency, int)
-            or max_concurrency < 1
-        ):
-            raise InvalidRequestError(
-                "max_concurrency must be a whole number >= 1.", param="max_concurrency"
-            )
-        if max_words_per_segment is not None and (
-            isinstance(max_words_per_segment, bool)
-            or not isinstance(max_words_per_segment, int)
-            or max_words_per_segment < 1
-        ):
-            raise InvalidRequestError(
-                "max_words_per_segment must be a whole number >= 1.", param="max_words_per_segment"
-            )
-        if on_segment_complete is not None and not callable(on_segment_complete):
-            raise InvalidRequestError(
-                "on_segment_complete must be callable.", param="on_segment_complete"
-            )
+        the next segment in order is ready. Works for every format the model offers; the
+        machinery is :func:`venice_nb.core.segments.speak_segments`."""
+        check_long_text_options(max_concurrency, max_words_per_segment, on_segment_complete)
         body = (
             await self.speech_request(
                 input=input,
@@ -497,70 +472,19 @@ class Audio:
                 max_chars=None,
             )
         ).body
-        fmt: str = body.get("response_format") or "mp3"
-        body["response_format"] = fmt
-        budget = max_words_per_segment or max_words_for_model(model)
-        parts = split_text(input, max_words=budget, max_chars=MAX_INPUT_CHARS)
-        total = len(parts)
-        joiner = SegmentJoiner(fmt, sample_rate=pcm_rate(model) if fmt == "pcm" else None)
-        semaphore = asyncio.Semaphore(max_concurrency)
-        window = max(2 * max_concurrency, max_concurrency + 2)
-        completed = 0
-        failed = False
-
-        async def fetch(index: int) -> bytes:
-            nonlocal completed, failed
-            async with semaphore:
-                # A waiting segment is woken by the failed one's release before the generator
-                # can cancel it: it must not send a request for a call that already failed.
-                if failed:
-                    raise asyncio.CancelledError
-                try:
-                    raw = await self._client.request(
-                        "POST",
-                        "/audio/speech",
-                        json={**body, "input": parts[index]},
-                        timeout=timeout,
-                    )
-                    raw.audio_check()
-                except BaseException:
-                    failed = True
-                    raise
-            completed += 1
-            if on_segment_complete is not None:
-                result = on_segment_complete(
-                    SegmentProgress(index, total, completed, parts[index], len(raw.body))
-                )
-                if inspect.isawaitable(result):
-                    await result
-            return raw.body
-
-        tasks: dict[int, asyncio.Task[bytes]] = {}
-        try:
-            started = 0
-            for index in range(total):
-                while started < total and started < index + window:
-                    tasks[started] = asyncio.ensure_future(fetch(started))
-                    started += 1
-                data = await tasks.pop(index)
-                try:
-                    out = joiner.feed(data, last=index == total - 1)
-                except AudioJoinError as exc:
-                    raise APIResponseValidationError(
-                        f"Segment {index + 1} of {total} is not {fmt} audio that can be joined "
-                        f"({exc}).",
-                        status=200,
-                    ) from exc
-                if out:
-                    yield out
-            tail = joiner.finish()
-            if tail:
-                yield tail
-        finally:
-            for task in tasks.values():
-                task.cancel()
-            if tasks:
-                await asyncio.gather(*tasks.values(), return_exceptions=True)
+        body["response_format"] = body.get("response_format") or "mp3"
+        segments = speak_segments(
+            self._client,
+            body,
+            max_words=max_words_per_segment or max_words_for_model(model),
+            max_chars=MAX_INPUT_CHARS,
+            max_concurrency=max_concurrency,
+            on_segment_complete=on_segment_complete,
+            timeout=timeout,
+        )
+        async with contextlib.aclosing(segments):
+            async for chunk in segments:
+                yield chunk
 
     # -- voices -------------------------------------------------------------------------------
     async def get_voices(

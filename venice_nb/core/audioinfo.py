@@ -1,4 +1,5 @@
-"""Read duration and sample rate from audio headers in pure Python (no decoder needed)."""
+"""Read duration and sample rate from audio headers in pure Python (no decoder needed), and
+bound how many bytes of audio a speech request can produce."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 from .containers import SegmentJoiner
 from .containers.mp3 import gapless_samples
 
-__all__ = ["AudioInfo", "probe"]
+__all__ = ["AudioInfo", "probe", "speech_answer_bytes", "speech_answer_seconds"]
 
 PCM_DEFAULT_RATE = 24_000
 PCM_SAMPLE_RATES = {"tts-gradium-v1": 48_000}
@@ -17,6 +18,36 @@ PCM_SAMPLE_RATES = {"tts-gradium-v1": 48_000}
 
 def pcm_rate(model: str | None) -> int:
     return PCM_SAMPLE_RATES.get(model or "", PCM_DEFAULT_RATE)
+
+
+SPEECH_SECONDS_PER_CHAR = 0.3
+"""Slowest speech assumed per input character at speed 1: about four times slower than read
+English (~13 characters a second) and twice as slow as read Japanese, so pauses, spelled-out
+numbers and symbols read as words fit."""
+SPEECH_HEADROOM_SECONDS = 20.0
+"""Added to every request: leading and trailing silence, a short input read as long words."""
+SPEECH_HEADER_BYTES = 256 * 1024
+"""Container overhead allowed beyond the audio itself (headers, tags, seek tables)."""
+COMPRESSED_BYTES_PER_SECOND = {"mp3": 40_000, "opus": 64_000, "aac": 72_000}
+"""The highest bitrate each compressed format allows (mp3 320 kb/s, Opus 510 kb/s, AAC-LC stereo
+at 48 kHz 576 kb/s), in bytes per second."""
+
+
+def speech_answer_seconds(chars: int, speed: float | None = None) -> float:
+    """The longest speech ``chars`` characters can make at ``speed`` (generous by design). A
+    speed above 1 does not shorten it: a model may ignore the speed it is asked for."""
+    slowest = SPEECH_HEADROOM_SECONDS + SPEECH_SECONDS_PER_CHAR * max(chars, 0)
+    return slowest / min(speed if speed and speed > 0 else 1.0, 1.0)
+
+
+def speech_answer_bytes(chars: int, model: str | None, fmt: str | None, speed: float | None) -> int:
+    """The most bytes a speech answer can hold: the longest speech of ``chars`` characters at
+    the format's highest bytes per second (16-bit mono at the model's rate for pcm, wav and
+    flac; wav when no format is named, the worst of all), plus container overhead."""
+    per_second = COMPRESSED_BYTES_PER_SECOND.get(fmt or "")
+    if per_second is None:
+        per_second = 2 * max(pcm_rate(model), PCM_DEFAULT_RATE)
+    return int(speech_answer_seconds(chars, speed) * per_second) + SPEECH_HEADER_BYTES
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import os
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
@@ -24,26 +25,37 @@ import aiohttp
 from pydantic import BaseModel
 
 from ._version import __version__
+from .audioinfo import speech_answer_bytes, speech_answer_seconds
 from .errors import (
     APIConnectionError,
     APIResponseValidationError,
     APITimeoutError,
     InvalidRequestError,
+    ResponseTooLargeError,
     StreamInterruptedError,
     error_for_status,
     redact,
     register_secret,
 )
 
-__all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "VeniceClient"]
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "AnswerLimit", "VeniceClient"]
 
 DEFAULT_BASE_URL = "https://api.venice.ai/api/v1"
 DEFAULT_TIMEOUT = 120.0
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 MAX_BACKOFF = 30.0
 MAX_RESPONSE_BYTES = 256 * 1024 * 1024
-"""Largest answer read (after decompression): far above any speech the API makes (four minutes
-of 48 kHz wav is 23 MB), far below what a gzip bomb or an endless body would take."""
+"""Largest answer read (after decompression) whatever the request: the ceiling above the cap each
+request gets from what it can produce (:meth:`VeniceClient.answer_limit`)."""
+SMALL_ANSWERS: dict[str, tuple[int, str]] = {
+    "/models": (8 * 1024 * 1024, "a model list (the published catalog is under 10 KB)"),
+    "/audio/transcriptions": (
+        32 * 1024 * 1024,
+        "a transcript of at most 25 MB of audio (hours of speech with word times are a few MB)",
+    ),
+    "/audio/voices": (1024 * 1024, "a cloned voice's id"),
+}
+"""Caps of the JSON answers, by path: generous for what each endpoint returns, and small."""
 MAX_REDIRECTS = 5
 MAX_RETRY_AFTER = 60.0
 """Longest server wait hint honoured; a longer (or unreadable) one uses the client's backoff."""
@@ -69,6 +81,33 @@ def _to_timeout(value: Timeout, *, stream: bool = False) -> aiohttp.ClientTimeou
 
 
 M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class AnswerLimit:
+    """The most bytes (decompressed) an answer may hold, and what its request can produce, in
+    words for the error that refuses a larger one."""
+
+    nbytes: int
+    why: str
+
+
+def _speech_limit(body: dict[str, Any]) -> AnswerLimit:
+    chars = len(body["input"])
+    model = body.get("model") if isinstance(body.get("model"), str) else None
+    fmt = body.get("response_format") if isinstance(body.get("response_format"), str) else None
+    raw_speed = body.get("speed")
+    speed = float(raw_speed) if isinstance(raw_speed, int | float) and raw_speed > 0 else None
+    nbytes = speech_answer_bytes(chars, model, fmt, speed)
+    pace = f" at speed {speed:g}" if speed is not None else ""
+    what = (
+        f"{fmt} speech request{pace}" if fmt else f"speech request{pace} (no format: wav at worst)"
+    )
+    return AnswerLimit(
+        nbytes,
+        f"a {chars:,}-character {what} makes at most about "
+        f"{speech_answer_seconds(chars, speed):,.0f} s of audio, {nbytes:,} bytes",
+    )
 
 
 class RawResponse:
@@ -153,9 +192,11 @@ class VeniceClient:
     the public service. ``timeout`` (seconds or ``aiohttp.ClientTimeout``) applies to every call
     unless a call passes its own; ``max_retries`` retries transient failures, waiting about
     ``backoff`` seconds before the first retry and doubling each time (a server's wait hint wins
-    when it is between 0 and 60 s). Answers larger than ``max_response_bytes`` (decompressed) and
-    success answers that are not what the API promises raise
-    :class:`~venice_nb.core.errors.APIResponseValidationError`.
+    when it is between 0 and 60 s). An answer larger than its request can produce (a speech
+    answer by its input's length, format and speed; a JSON answer a few MB; never more than
+    ``max_response_bytes``, decompressed) raises
+    :class:`~venice_nb.core.errors.ResponseTooLargeError`, and other success answers that are
+    not what the API promises :class:`~venice_nb.core.errors.APIResponseValidationError`.
     """
 
     def __init__(
@@ -258,6 +299,24 @@ class VeniceClient:
             )
         return self._session
 
+    def answer_limit(self, method: str, path: str, json: Any = None) -> AnswerLimit:
+        """The cap an answer to ``method path`` is read under: what its request can produce (a
+        speech answer from its input length, format, model and speed; JSON answers a few MB),
+        never above ``max_response_bytes``."""
+        limit: AnswerLimit | None = None
+        body = json if isinstance(json, dict) else {}
+        if method == "POST" and path == "/audio/speech" and isinstance(body.get("input"), str):
+            limit = _speech_limit(body)
+        elif path in SMALL_ANSWERS:
+            nbytes, what = SMALL_ANSWERS[path]
+            limit = AnswerLimit(nbytes, f"{what}: at most {nbytes:,} bytes")
+        if limit is None or limit.nbytes > self.max_response_bytes:
+            return AnswerLimit(
+                self.max_response_bytes,
+                f"answers are capped at max_response_bytes ({self.max_response_bytes:,} bytes)",
+            )
+        return limit
+
     def _auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
 
@@ -317,6 +376,7 @@ class VeniceClient:
         session = self._ensure_session()
         url = self.base_url + path
         req_timeout = _to_timeout(timeout) if timeout is not None else None
+        limit = self.answer_limit(method, path, json)
 
         async def once() -> tuple[int, dict[str, str], bytes]:
             kwargs: dict[str, Any] = {"headers": self._auth_headers(), "params": params}
@@ -328,26 +388,12 @@ class VeniceClient:
                 kwargs["timeout"] = req_timeout
             kwargs["max_redirects"] = MAX_REDIRECTS
             async with session.request(method, url, **kwargs) as resp:
-                body = await self._read_capped(resp)
+                body = await _read_capped(resp, limit, f"{method} {path}")
                 return resp.status, _lower(resp.headers), body
 
         budget = self.max_retries if retries is None else retries
         status, headers, body, _ = await self._with_retries(method, path, once, budget=budget)
         return RawResponse(status, headers, body)
-
-    async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
-        """The whole body, refused once it passes ``max_response_bytes`` (decompressed)."""
-        cap = self.max_response_bytes
-        if resp.content_length is not None and resp.content_length > cap:
-            raise _too_large(cap, resp)
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in resp.content.iter_chunked(1 << 16):
-            size += len(chunk)
-            if size > cap:
-                raise _too_large(cap, resp)
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     async def _with_retries(
         self,
@@ -418,10 +464,48 @@ class VeniceClient:
         return resp
 
 
-def _too_large(cap: int, resp: aiohttp.ClientResponse) -> APIResponseValidationError:
-    return APIResponseValidationError(
-        f"The server's answer is larger than max_response_bytes ({cap:,} bytes); it is not "
-        "speech the API makes (a misbehaving server or proxy?).",
+async def _read_capped(resp: aiohttp.ClientResponse, limit: AnswerLimit, what: str) -> bytes:
+    """The whole body, refused as soon as it passes ``limit`` (decompressed).
+
+    aiohttp inflates a compressed body a bounded piece at a time as it is read, so stopping at
+    the limit stops the inflating too. The body grows in place in one bytearray (no list of
+    chunks joined into a second full-size copy) and is handed back as one ``bytes``.
+    """
+    declared = resp.content_length
+    if declared is not None and declared > limit.nbytes:
+        raise _too_large(limit, resp, what, declared=declared)
+    buf = bytearray()
+    async for chunk in resp.content.iter_chunked(1 << 16):
+        if len(buf) + len(chunk) > limit.nbytes:
+            raise _too_large(limit, resp, what, received=len(buf) + len(chunk))
+        buf += chunk
+    return bytes(buf)
+
+
+def _too_large(
+    limit: AnswerLimit,
+    resp: aiohttp.ClientResponse,
+    what: str,
+    *,
+    received: int = 0,
+    declared: int | None = None,
+) -> ResponseTooLargeError:
+    """The error that refuses an answer: what the request could produce, and what came."""
+    wire: int | None = None
+    if declared is not None:
+        came = f"the server declared {declared:,} bytes"
+        received = declared
+    else:
+        wire = getattr(resp.content, "total_raw_bytes", None)
+        encoding = resp.headers.get("Content-Encoding", "")
+        on_wire = f", from {wire:,} {encoding} bytes on the wire" if wire and encoding else ""
+        came = f"more than {limit.nbytes:,} bytes came ({received:,} read{on_wire})"
+    return ResponseTooLargeError(
+        f"The answer to {what} is larger than its request can produce: {limit.why}, but "
+        f"{came}. Refused (a misbehaving server or proxy?).",
+        limit=limit.nbytes,
+        received=received,
+        wire_bytes=wire,
         status=resp.status,
         request_id=_request_id(resp.headers),
     )
@@ -486,6 +570,8 @@ class StreamedResponse:
         )
         self._resp: aiohttp.ClientResponse | None = None
         self._attempt = 0
+        self.limit = client.answer_limit(method, path, json)
+        """The cap the body is read under (what the request can produce)."""
         self.headers: dict[str, str] = {}
         self.status = 0
 
@@ -514,7 +600,7 @@ class StreamedResponse:
             if resp.status < 400:
                 return resp.status, _lower(resp.headers), resp  # the body is read later
             try:
-                body = await resp.read()
+                body = await _read_capped(resp, self.limit, f"{self._method} {self._path}")
             except aiohttp.ClientError:
                 body = b""
             finally:
@@ -536,8 +622,13 @@ class StreamedResponse:
                     async for chunk in self._resp.content.iter_any():
                         if chunk:
                             size += len(chunk)
-                            if size > self._client.max_response_bytes:
-                                raise _too_large(self._client.max_response_bytes, self._resp)
+                            if size > self.limit.nbytes:
+                                raise _too_large(
+                                    self.limit,
+                                    self._resp,
+                                    f"{self._method} {self._path}",
+                                    received=size,
+                                )
                             sent_any = True
                             yield chunk
                     return

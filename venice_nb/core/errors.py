@@ -29,6 +29,7 @@ __all__ = [
     "PaymentRequiredError",
     "PermissionDeniedError",
     "RateLimitError",
+    "ResponseTooLargeError",
     "StreamInterruptedError",
     "UnprocessableEntityError",
     "UnsupportedMediaTypeError",
@@ -148,6 +149,58 @@ class InvalidRequestError(APIError, ValueError):
 class APIResponseValidationError(APIError):
     """The server answered success, but not with what the API promises (HTML from a captive
     portal or proxy instead of audio, an empty body, JSON that breaks the schema)."""
+
+
+class ResponseTooLargeError(APIResponseValidationError):
+    """The answer is larger than its request can produce (a gzip bomb, an endless body, a proxy
+    gone wrong): refused once it passes ``limit`` bytes, decompressed. ``received`` is how many
+    bytes had come (or were declared) when it was refused, ``wire_bytes`` how many of them
+    crossed the network (compressed), when known."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit: int = 0,
+        received: int = 0,
+        wire_bytes: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.limit = limit
+        self.received = received
+        self.wire_bytes = wire_bytes
+
+    def __reduce__(self) -> Any:
+        return (
+            _rebuild_too_large,
+            (
+                self.message,
+                self.limit,
+                self.received,
+                self.wire_bytes,
+                self.status,
+                self.request_id,
+            ),
+        )
+
+
+def _rebuild_too_large(
+    message: str,
+    limit: int,
+    received: int,
+    wire_bytes: int | None,
+    status: int | None,
+    rid: str | None,
+) -> ResponseTooLargeError:
+    return ResponseTooLargeError(
+        message,
+        limit=limit,
+        received=received,
+        wire_bytes=wire_bytes,
+        status=status,
+        request_id=rid,
+    )
 
 
 class APIConnectionError(APIError):

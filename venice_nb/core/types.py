@@ -139,7 +139,7 @@ class AudioResponse(bytes):
 
     def __new__(
         cls,
-        data: bytes,
+        data: bytes | bytearray,
         *,
         content_type: str = "application/octet-stream",
         format: str | None = None,

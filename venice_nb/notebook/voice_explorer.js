@@ -36,8 +36,27 @@ function isStatic(model) {
   return Boolean(model.get("static"));
 }
 
+function magicParts(v) {
+  return ["%%venice_speak", `--model ${v.model}`, `--voice ${v.id}`];
+}
+
 function magicLine(v) {
-  return `%%venice_speak --model ${v.model} --voice ${v.id}`;
+  return magicParts(v).join(" ");
+}
+
+// The line as one inline block per option: a narrow column wraps it between options (never
+// inside "tts-chatterbox-hd" or between --voice and its id), and inside one only when it alone
+// is wider than the column. Its text (what a selection copies) is the line itself.
+function lineParts(parts) {
+  const frag = document.createDocumentFragment();
+  parts.forEach((part, i) => {
+    if (i) frag.append(" ");
+    const span = document.createElement("span");
+    span.className = "vnb-vx-tok";
+    span.textContent = part;
+    frag.append(span);
+  });
+  return frag;
 }
 
 async function copyText(text, code) {
@@ -121,7 +140,7 @@ function render({ model, el }) {
     mname.title = modelNames.get(v.model) || v.model;
     const code = document.createElement("code");
     code.className = "vnb-vx-code";
-    code.textContent = magicLine(v);
+    code.append(lineParts(magicParts(v)));
     const copy = document.createElement("button");
     copy.className = "vnb-vx-copy";
     copy.textContent = "copy";

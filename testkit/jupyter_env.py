@@ -27,7 +27,7 @@ from typing import Any
 
 from testkit.kernelspec import write_kernel_spec
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 BUNDLE = REPO / "venice_nb" / "labextension"
 """The checkout's committed build of the extension, which ``pip install`` copies."""
 STAMP = "sources.sha256"

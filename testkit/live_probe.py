@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from jupyter_env import JupyterServer
+from testkit.jupyter_env import JupyterServer
 
 SENTENCES = [
     "The ferry left the harbour just after dawn.",
