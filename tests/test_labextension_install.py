@@ -144,6 +144,16 @@ def _labextension_list(share: Path) -> str:
     return "\n".join(body)
 
 
+def _assert_own_install_untouched(folder: Path) -> None:
+    """This interpreter still imports venice_nb: pip, installing into a prefix, uninstalls the
+    same project from the running environment unless told --ignore-installed (the notebooks run
+    later in CI then found no venice_nb)."""
+    probe = subprocess.run(
+        [sys.executable, "-c", "import venice_nb"], cwd=folder, capture_output=True, text=True
+    )
+    assert probe.returncode == 0, probe.stderr
+
+
 def _assert_installed(share: Path) -> None:
     ext = share / "labextensions" / "venice-nb"
     package = ext / "package.json"
@@ -169,8 +179,9 @@ def test_pip_install_from_a_fresh_clone_without_node_installs_the_extension(
     # Shipped once: as shared-data, not also inside the package.
     assert not [n for n in names if n.startswith("venice_nb/labextension/")]
     prefix = tmp_path / "prefix"
-    _pip(["install", "--prefix", str(prefix), str(wheel)], env)
+    _pip(["install", "--ignore-installed", "--prefix", str(prefix), str(wheel)], env)
     _assert_installed(prefix / "share" / "jupyter")
+    _assert_own_install_untouched(tmp_path)
 
 
 @pytest.mark.slow
@@ -178,5 +189,9 @@ def test_editable_install_from_a_fresh_clone_without_node_installs_the_extension
     fresh_clone: Path, tmp_path: Path
 ) -> None:
     prefix = tmp_path / "prefix"
-    _pip(["install", "--prefix", str(prefix), "-e", str(fresh_clone)], _no_node_env(tmp_path))
+    _pip(
+        ["install", "--ignore-installed", "--prefix", str(prefix), "-e", str(fresh_clone)],
+        _no_node_env(tmp_path),
+    )
     _assert_installed(prefix / "share" / "jupyter")
+    _assert_own_install_untouched(tmp_path)
