@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from .batch import _Bar, _pandas, _run_in_thread
+from .batch import _Bar, _cluster_progress, _pandas, _run_in_thread
 from .core.audio import DEFAULT_TRANSCRIBE_MODEL
-from .core.batch import BatchProgress, check_run_options, is_complete, sanitize_name
+from .core.batch import check_run_options, is_complete, sanitize_name
 from .core.batch.plan import write_complete
 from .core.batch.results import ByStatus
 from .core.errors import APIError, InvalidRequestError, is_fatal
@@ -355,23 +355,6 @@ def transcribe_part(
     return asyncio.run(run())
 
 
-def _progress(total: int, statuses: dict[int, str], rate: RateLimitState | None) -> BatchProgress:
-    counts = {"done": 0, "skipped": 0, "failed": 0}
-    for status in statuses.values():
-        if status in counts:
-            counts[status] += 1
-    return BatchProgress(
-        total=total,
-        done=counts["done"],
-        skipped=counts["skipped"],
-        failed=counts["failed"],
-        in_flight=0,
-        cost_usd=None,
-        estimated_usd=None,
-        rate=rate or RateLimitState(None, None, None, None, 0, 0),
-    )
-
-
 def transcribe_many(
     sources: Any,
     *,
@@ -413,7 +396,7 @@ def transcribe_many(
 
     def show(finished: dict[int, str], rate: RateLimitState | None) -> None:
         if bar is not None:
-            bar.show(_progress(len(items), finished, rate))
+            bar.show(_cluster_progress(len(items), finished, rate))
 
     try:
         if on_cluster:
