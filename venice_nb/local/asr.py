@@ -105,18 +105,32 @@ class WhisperEngine:
                 self._multilingual = self._open(str(_shipped_base(self._model_dir)))
         return self._multilingual
 
-    def choose(self, samples: FloatArray, language: str | None) -> tuple[Any, str | None]:
+    def detect(self, samples: FloatArray, languages: frozenset[str] | None = None) -> str:
+        """The likeliest language of the first 30 s, by the multilingual model, chosen among
+        ``languages`` (a model's, see :mod:`.asr_languages`) when given."""
+        best, _probability, ranked = self.load_multilingual().detect_language(samples)
+        if languages:
+            allowed = [code for code, _p in ranked if code in languages]
+            if allowed:
+                return str(allowed[0])
+        return str(best)
+
+    def choose(
+        self,
+        samples: FloatArray,
+        language: str | None,
+        languages: frozenset[str] | None = None,
+    ) -> tuple[Any, str | None]:
         """The model for this audio and the language to decode it in.
 
-        English (given, or detected by the multilingual model on the first 30 s) goes to the
-        English model; any other language to the multilingual one.
+        English (given, or detected among ``languages`` by the multilingual model on the first
+        30 s) goes to the English model; any other language to the multilingual one.
         """
         english = self.load()
+        if language is None and (languages or not english.model.is_multilingual):
+            language = self.detect(samples, languages)
         if english.model.is_multilingual:
             return english, language
-        if language is None:
-            multilingual = self.load_multilingual()
-            language, _probability, _all = multilingual.detect_language(samples)
         if language == "en":
             return english, None
         return self.load_multilingual(), language
@@ -127,14 +141,16 @@ class WhisperEngine:
         timestamps: bool,
         language: str | None,
         should_stop: Callable[[], bool] | None = None,
+        languages: frozenset[str] | None = None,
     ) -> dict[str, Any]:
         """Transcribe 16 kHz mono samples into the contract's JSON shape.
 
         Greedy decoding (beam 1, temperature 0) and no VAD, for speed; ``language`` (ISO 639-1)
-        picks the model (see ``choose``) and is decoded in; None detects it. ``should_stop`` is asked between Whisper's 30-second
+        picks the model (see ``choose``) and is decoded in; None detects it, among ``languages``
+        (the requested model's) when given. ``should_stop`` is asked between Whisper's 30-second
         windows; once it says yes, :class:`Abandoned` is raised and no more audio is decoded.
         """
-        model, language = self.choose(samples, language)
+        model, language = self.choose(samples, language, languages)
         segments, _info = model.transcribe(
             samples,
             language=language or None,

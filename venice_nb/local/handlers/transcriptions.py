@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..asr_languages import model_languages
 from ..requests import TranscriptionForm, parse
 from ..service import LocalService, service_of
 from ..uploads import decode_upload, read_multipart
@@ -43,6 +44,7 @@ async def transcribe(request: web.Request) -> web.StreamResponse:
                 form.timestamps,
                 form.language,
                 client_left,
+                model_languages(form.model),
             )
     finally:
         upload.cleanup()
@@ -58,6 +60,7 @@ def _transcribe_file(
     timestamps: bool,
     language: str | None,
     client_left: Callable[[], bool],
+    languages: frozenset[str] | None,
 ) -> dict[str, Any]:
     samples = decode_upload(
         path,
@@ -66,4 +69,6 @@ def _transcribe_file(
         "ASR_UPSTREAM_VALIDATION_FAILED",
         max_seconds=service.config.max_audio_seconds,
     )
-    return service.whisper.transcribe(samples, timestamps, language, should_stop=client_left)
+    return service.whisper.transcribe(
+        samples, timestamps, language, should_stop=client_left, languages=languages
+    )
