@@ -160,6 +160,15 @@ class NotebookRun(pytest.Item):
         return self.path, 0, f"{self.path.name} [{self.variant}]"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """nbval's cells get the bound of the project's runs: the long narration's one cell takes
+    about 160 s of two idle cores, and pytest's own bound (300 s per test) is too short for it on
+    a busy machine."""
+    for item in items:
+        if item.path.parent == HERE and _nbval_notebook(item) is not None:
+            item.add_marker(pytest.mark.timeout(600))
+
+
 class _NbvalNotebook:
     """The notebook nbval is running, and the environment it was given (closed when it ends)."""
 
