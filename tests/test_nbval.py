@@ -6,7 +6,7 @@ small notebooks written here, as nbval runs the real ones: the project's own col
 interpreter, no key, the natural voices, an empty cache of its own, no live widgets), only the
 cells tagged ``nbval-check-output`` are compared, and a tagged cell whose output changed fails.
 ``--nbval`` (strict: every output) is refused with the reason. The real notebooks' tagged cells
-are run by ``.ci/run`` on one of them (``--nbval-lax notebooks/voice_explorer.ipynb``).
+are run by ``.ci/run`` on one of them (``--nbval-lax notebooks/voice_cloning.ipynb``).
 """
 
 from __future__ import annotations
