@@ -1,10 +1,11 @@
 """Compare a re-executed notebook with its saved outputs, the way a reader would: same structure,
 same text, numbers within a tolerance.
 
-Written by hand because nbval (which this replaces) only masks volatile text with regexes and then
-compares strictly: speech and recognition models give slightly different numbers on other CPUs and
-thread counts (word times moved by 0.02 s on another machine and failed 14 cells), and masking
-every number would check nothing. Here:
+Written by hand because nbval's strict mode (which this replaces; ``pytest --nbval-lax notebooks``
+still runs nbval on the cells tagged ``nbval-check-output``) only masks volatile text with regexes
+and then compares strictly: speech and recognition models give slightly different numbers on other
+CPUs and thread counts (word times moved by 0.02 s on another machine and failed 14 cells), and
+masking every number would check nothing. Here:
 
 - structure is exact: the number of outputs, their types, stream names and mimetypes;
 - volatile text is masked first (embedded audio, element ids, ports, handles, request ids, times);

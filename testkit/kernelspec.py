@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 
-def write_kernel_spec(data_dir: Path, display_name: str = "Python 3") -> None:
+def write_kernel_spec(
+    data_dir: Path, display_name: str = "Python 3", extra_args: Sequence[str] = ()
+) -> None:
+    """Write the spec; ``extra_args`` are appended to the kernel's command line (traitlets
+    options such as ``--VeniceMagics.widgets=never``, for runners that cannot pass their own)."""
     spec = data_dir / "kernels" / "python3"
     spec.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", *extra_args]
     (spec / "kernel.json").write_text(
         json.dumps({"argv": argv, "display_name": display_name, "language": "python"})
     )

@@ -1,6 +1,6 @@
 """The committed example notebooks: executed, small, compact audio, no secrets, readable anywhere.
 
-These read the saved ``.ipynb`` files only (fast, no kernel); ``pytest notebooks --nbval`` re-runs
+These read the saved ``.ipynb`` files only (fast, no kernel); ``pytest notebooks`` re-runs
 them and compares outputs, and ``python notebooks/rebuild.py`` regenerates them.
 """
 
@@ -97,6 +97,24 @@ def test_notebook_was_executed_top_to_bottom_without_errors(path: Path) -> None:
     assert not errors, f"{path.name} has error outputs: {[e['ename'] for e in errors]}"
     with_output = [c for c in cells if c["outputs"]]
     assert len(with_output) >= len(cells) // 2, f"{path.name}: most code cells show nothing"
+
+
+NBVAL_CHECK = "nbval-check-output"
+NO_NBVAL_CHECK = {"long_recordings"}  # every output there holds numbers of synthesized speech
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_nbval_lax_checks_cells_tagged_in_metadata(path: Path) -> None:
+    """``pytest --nbval-lax notebooks`` compares the cells tagged ``nbval-check-output``: some in
+    each notebook, none also ``volatile-output``, each with saved text output, and tagged in the
+    cell's metadata, not with ``# NBVAL_`` comments in the code readers see."""
+    cells = code_cells(load(path))
+    tagged = [c for c in cells if NBVAL_CHECK in c["metadata"].get("tags", [])]
+    assert bool(tagged) != (path.stem in NO_NBVAL_CHECK), f"{path.name}: {len(tagged)} tagged"
+    for cell in tagged:
+        assert "volatile-output" not in cell["metadata"]["tags"], joined(cell["source"])
+        assert cell["outputs"], joined(cell["source"])
+    assert not [c for c in cells if "NBVAL_" in joined(c["source"])], path.name
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
