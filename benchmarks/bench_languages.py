@@ -1,0 +1,93 @@
+"""Round trip of every non-English Kokoro catalog voice on sentences no tuning has seen.
+
+Run: ``python benchmarks/bench_languages.py`` (needs the ``local`` extra; about 2 minutes per
+voice on two cores), or ``--voices ff_siwis,ef_dora`` for some of them. Each voice speaks every
+sentence of ``testkit.sentences.UNSEEN`` for its language (20 or more: liaisons, elisions, accents,
+numbers, times, questions) through the offline engine's HTTP API; each answer is transcribed
+back with ``language`` given (the multilingual Whisper base the engine ships). Prints, per voice,
+the word error rate over all its sentences (target <= 15 %, issue 21) and the sentences heard
+worst, so a listener can tell the voice's slips from the recogniser's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from testkit.quality import word_error_rate
+from testkit.sentences import UNSEEN
+from venice_nb.local import LocalConfig, LocalServer
+from venice_nb.local.catalog import KOKORO_LANGUAGES
+
+TARGET = 0.15
+TOKEN = "bench-languages"
+
+
+async def round_trip(
+    s: aiohttp.ClientSession, base: str, voice: str, text: str, language: str
+) -> tuple[str, str]:
+    body = {"model": "tts-kokoro", "voice": voice, "input": text, "response_format": "mp3"}
+    async with s.post(f"{base}/audio/speech", json=body) as r:
+        audio = await r.read()
+        if r.status != 200:
+            raise SystemExit(f"{voice}: speech failed ({r.status}): {audio[:200]!r}")
+        plan = r.headers.get("x-venice-nb-local-voice", "?")
+    form = aiohttp.FormData()
+    form.add_field("file", io.BytesIO(audio), filename="speech.mp3", content_type="audio/mpeg")
+    form.add_field("language", language)
+    async with s.post(f"{base}/audio/transcriptions", data=form) as r:
+        body = await r.json()
+        if r.status != 200:
+            raise SystemExit(f"{voice}: transcription failed ({r.status}): {body}")
+    return str(body["text"]), plan
+
+
+async def main(only: set[str]) -> int:
+    config = LocalConfig(data_dir=Path(tempfile.mkdtemp(prefix="bench_languages_")), token=TOKEN)
+    failing = 0
+    with LocalServer(config) as server:
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        async with aiohttp.ClientSession(headers=headers) as s:
+            async with s.get(f"{server.base_url}/models?type=tts") as r:
+                models = {m["id"]: m["model_spec"]["voices"] for m in (await r.json())["data"]}
+            print(f"{'voice':12} {'language':8} {'sentences':>9} {'WER':>7}  target  rendering")
+            for voice in models["tts-kokoro"]:
+                catalog_language = KOKORO_LANGUAGES.get(voice[0], "")
+                if catalog_language not in UNSEEN or (only and voice not in only):
+                    continue
+                code = catalog_language.split("-")[0]
+                started = time.monotonic()
+                scored: list[tuple[float, int, str, str]] = []
+                plan = "?"
+                for text in UNSEEN[catalog_language]:
+                    heard, plan = await round_trip(s, server.base_url, voice, text, code)
+                    scored.append((word_error_rate(text, heard, code), len(text.split()), text, heard))
+                words = sum(n for _w, n, _t, _h in scored)
+                wer = sum(w * n for w, n, _t, _h in scored) / words
+                ok = wer <= TARGET
+                failing += not ok
+                print(
+                    f"{voice:12} {catalog_language:8} {len(scored):9} {wer:7.1%}  "
+                    f"{'ok' if ok else 'OVER':6}  {plan}  ({time.monotonic() - started:.0f} s)",
+                    flush=True,
+                )
+                for w, _n, text, heard in sorted(scored, reverse=True)[:3]:
+                    if w > 0:
+                        print(f"    {w:5.0%}  {text}\n           heard: {heard}")
+    return 1 if failing else 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--voices", default="", help="comma-separated voice ids (default: all)")
+    args = parser.parse_args()
+    sys.exit(asyncio.run(main({v for v in args.voices.split(",") if v})))
