@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from .catalog import KOKORO, Catalog, Gender, VoiceInfo
 from .kokoro import FEMALE_PACKS, KOKORO_LANGUAGES, MALE_PACK, Blend
@@ -236,23 +236,23 @@ class VoiceShape:
 
 
 @cache
+def _measured() -> dict[str, Any]:
+    """``data/kokoro_voices.json`` (written by ``python -m venice_nb.local.voices``), read once."""
+    text = resources.files(__package__).joinpath("data", "kokoro_voices.json").read_text()
+    return dict(json.loads(text))
+
+
+@cache
 def option_shapes() -> dict[str, VoiceShape]:
-    """The measured shape of every natural option by recipe (``data/kokoro_voices.json``,
-    written by ``python -m venice_nb.local.kokoro --measure``)."""
-    raw = json.loads(
-        resources.files(__package__).joinpath("data", "kokoro_voices.json").read_text()
-    )
-    return {recipe: VoiceShape(**shape) for recipe, shape in raw["options"].items()}
+    """The measured shape of every natural option by recipe."""
+    return {recipe: VoiceShape(**shape) for recipe, shape in _measured()["options"].items()}
 
 
 @cache
 def option_envelopes() -> dict[str, tuple[float, ...]]:
     """The measured spectral envelope of every natural option by recipe (``speakers.envelope``
-    of ``MEASURE_TEXT``, in ``data/kokoro_voices.json``)."""
-    raw = json.loads(
-        resources.files(__package__).joinpath("data", "kokoro_voices.json").read_text()
-    )
-    return {recipe: tuple(values) for recipe, values in raw.get("envelopes", {}).items()}
+    of ``MEASURE_TEXT``)."""
+    return {recipe: tuple(values) for recipe, values in _measured().get("envelopes", {}).items()}
 
 
 @cache
