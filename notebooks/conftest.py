@@ -66,6 +66,10 @@ AS_SAVED_ONLY = {
 }
 """Notebooks run in the ``as-saved`` variant only, and why."""
 
+RUN_TIMEOUT = 600
+"""Seconds a notebook run (and nbclient's each cell) may take: the longest, long_text_narration,
+takes about 220 s in CI, over pytest's default 300 s on a busy machine."""
+
 
 NBVAL_KERNEL_ARGS = ("--VeniceMagics.widgets=never",)
 """Added to the kernel spec's command line for nbval's runs (nbclient gets them as arguments)."""
@@ -115,9 +119,7 @@ class NotebookRun(pytest.Item):
         self.variant = variant
         self.add_marker(pytest.mark.local)
         self.add_marker(pytest.mark.slow)
-        # A whole notebook on the offline engine: the longest (long_text_narration) takes about
-        # 200 s on two idle cores; nbclient's own bound is 600 s per cell.
-        self.add_marker(pytest.mark.timeout(600))
+        self.add_marker(pytest.mark.timeout(RUN_TIMEOUT))
         missing = [m for m in _ENGINE_MODULES if importlib.util.find_spec(m) is None]
         if missing:
             reason = f"the offline engine is not installed (missing {', '.join(missing)})"
@@ -136,7 +138,7 @@ class NotebookRun(pytest.Item):
             client = NotebookClient(
                 fresh,
                 kernel_name="python3",
-                timeout=600,
+                timeout=RUN_TIMEOUT,
                 allow_errors=True,
                 record_timing=False,
                 resources={"metadata": {"path": str(HERE)}},
@@ -166,7 +168,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     a busy machine."""
     for item in items:
         if item.path.parent == HERE and _nbval_notebook(item) is not None:
-            item.add_marker(pytest.mark.timeout(600))
+            item.add_marker(pytest.mark.timeout(RUN_TIMEOUT))
 
 
 class _NbvalNotebook:
