@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import sys
 import tempfile
 import time
@@ -23,32 +22,13 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from testkit.quality import word_error_rate
+from testkit.roundtrip import pooled_wer, round_trip
 from testkit.sentences import UNSEEN
 from venice_nb.local import LocalConfig, LocalServer
 from venice_nb.local.catalog import KOKORO_LANGUAGES
 
 TARGET = 0.15
 TOKEN = "bench-languages"
-
-
-async def round_trip(
-    s: aiohttp.ClientSession, base: str, voice: str, text: str, language: str
-) -> tuple[str, str]:
-    body = {"model": "tts-kokoro", "voice": voice, "input": text, "response_format": "mp3"}
-    async with s.post(f"{base}/audio/speech", json=body) as r:
-        audio = await r.read()
-        if r.status != 200:
-            raise SystemExit(f"{voice}: speech failed ({r.status}): {audio[:200]!r}")
-        plan = r.headers.get("x-venice-nb-local-voice", "?")
-    form = aiohttp.FormData()
-    form.add_field("file", io.BytesIO(audio), filename="speech.mp3", content_type="audio/mpeg")
-    form.add_field("language", language)
-    async with s.post(f"{base}/audio/transcriptions", data=form) as r:
-        body = await r.json()
-        if r.status != 200:
-            raise SystemExit(f"{voice}: transcription failed ({r.status}): {body}")
-    return str(body["text"]), plan
 
 
 async def main(only: set[str]) -> int:
@@ -66,23 +46,22 @@ async def main(only: set[str]) -> int:
                     continue
                 code = catalog_language.split("-")[0]
                 started = time.monotonic()
-                scored: list[tuple[float, int, str, str]] = []
-                plan = "?"
-                for text in UNSEEN[catalog_language]:
-                    heard, plan = await round_trip(s, server.base_url, voice, text, code)
-                    scored.append((word_error_rate(text, heard, code), len(text.split()), text, heard))
-                words = sum(n for _w, n, _t, _h in scored)
-                wer = sum(w * n for w, n, _t, _h in scored) / words
+                results = [
+                    await round_trip(s, server.base_url, voice, text, code, language=code)
+                    for text in UNSEEN[catalog_language]
+                ]
+                wer = pooled_wer(results)
                 ok = wer <= TARGET
                 failing += not ok
                 print(
-                    f"{voice:12} {catalog_language:8} {len(scored):9} {wer:7.1%}  "
-                    f"{'ok' if ok else 'OVER':6}  {plan}  ({time.monotonic() - started:.0f} s)",
+                    f"{voice:12} {catalog_language:8} {len(results):9} {wer:7.1%}  "
+                    f"{'ok' if ok else 'OVER':6}  {results[-1].plan}  "
+                    f"({time.monotonic() - started:.0f} s)",
                     flush=True,
                 )
-                for w, _n, text, heard in sorted(scored, reverse=True)[:3]:
-                    if w > 0:
-                        print(f"    {w:5.0%}  {text}\n           heard: {heard}")
+                for r in sorted(results, key=lambda r: r.wer, reverse=True)[:3]:
+                    if r.wer > 0:
+                        print(f"    {r.wer:5.0%}  {r.text}\n           heard: {r.heard}")
     return 1 if failing else 0
 
 

@@ -178,6 +178,9 @@ def test_pip_install_from_a_fresh_clone_without_node_installs_the_extension(
     assert any(re.fullmatch(rf"{EXT}/static/remoteEntry\.[0-9a-f]+\.js", n) for n in data)
     # Shipped once: as shared-data, not also inside the package.
     assert not [n for n in names if n.startswith("venice_nb/labextension/")]
+    # The offline engine's own Kokoro packs (es, fr, it, pt-br voices) travel in the wheel.
+    packs = {n.rsplit("/", 1)[1] for n in names if "/data/kokoro_packs/" in n}
+    assert {"SOURCE.json", "LICENSE", "ff_siwis.bin", "if_sara.bin"} <= packs, packs
     prefix = tmp_path / "prefix"
     _pip(["install", "--ignore-installed", "--prefix", str(prefix), str(wheel)], env)
     _assert_installed(prefix / "share" / "jupyter")

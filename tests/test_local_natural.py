@@ -8,6 +8,7 @@ to reinstall when broken."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -25,8 +26,14 @@ from venice_nb.local import LocalConfig, LocalServer
 from venice_nb.local.assets import ModelFile, ModelFilesError, Part, assemble
 from venice_nb.local.audio import ASR_RATE, LIMIT_CEILING, estimate_f0, resample
 from venice_nb.local.catalog import load_catalog
-from venice_nb.local.kokoro import KOKORO_LANGUAGES, RUN_PHONEMES, concurrent_runs
-from venice_nb.local.voices import LANGUAGE_OPTIONS, NATURAL_OPTIONS, VoiceBook, option_shapes
+from venice_nb.local.kokoro import (
+    KOKORO_LANGUAGES,
+    OWN_PACKS,
+    RUN_PHONEMES,
+    Blend,
+    concurrent_runs,
+)
+from venice_nb.local.voices import NATURAL_OPTIONS, VoiceBook, option_shapes
 
 pytestmark = [pytest.mark.local]
 
@@ -85,10 +92,10 @@ def test_every_catalog_voice_gets_a_kokoro_voice_of_its_gender_and_language() ->
             engines[plan.engine] += 1
             assert plan.engine == "kokoro", (model, voice)
             assert plan.language == info.language
-            allowed = NATURAL_OPTIONS[info.gender] + LANGUAGE_OPTIONS.get(
-                (info.language, info.gender), []
-            )
-            assert plan.blend in allowed, (model, voice, plan.local_voice)
+            if model == "tts-kokoro" and voice in OWN_PACKS:
+                assert plan.blend == Blend.pack(voice), (voice, plan.local_voice)
+            else:
+                assert plan.blend in NATURAL_OPTIONS[info.gender], (model, voice, plan.local_voice)
     assert engines["kokoro"] >= 190, engines
 
 
@@ -327,3 +334,26 @@ def test_a_missing_package_or_part_says_what_to_install(
 
 def test_kokoro_speaks_the_languages_it_claims() -> None:
     assert set(KOKORO_LANGUAGES) == {"en-us", "en-gb", "es", "fr", "it", "pt-br", "hi", "ja", "cmn"}
+
+
+def test_the_own_packs_are_the_recorded_bytes_of_kokoro_js() -> None:
+    """``data/kokoro_packs`` holds kokoro-js's packs byte for byte (SHA-256 in SOURCE.json)."""
+    root = Path(__file__).resolve().parent.parent
+    run = subprocess.run(
+        [sys.executable, str(root / "tools" / "kokoro_packs.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert OWN_PACKS == {
+        "ef_dora",
+        "em_alex",
+        "em_santa",
+        "ff_siwis",
+        "if_sara",
+        "im_nicola",
+        "pf_dora",
+        "pm_alex",
+        "pm_santa",
+    }

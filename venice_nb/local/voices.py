@@ -1,8 +1,9 @@
 """How each catalog voice is rendered offline: which local engine and voice, at which pitch.
 
 **Natural** (the default): every voice in a language Kokoro speaks (``kokoro.KOKORO_LANGUAGES``)
-gets a Kokoro voice of its gender: a pack or a blend of packs. Voices of one model, gender and
-language are numbered in id order and take the options of that gender in turn, so two of them
+gets a Kokoro voice of its gender: a pack or a blend of packs. Kokoro's Spanish, French, Italian
+and Portuguese voices speak with their own packs (``kokoro.OWN_PACKS``). Voices of one model,
+gender and language are numbered in id order and take the options of that gender in turn, so two of them
 differ in timbre (another pack or blend), not only in pitch; a per-voice tempo within ±5 %
 varies the delivery. With one male pack only three male options are measurably different
 speakers (``speakers.DIFFERENT_SPEAKERS_DB``); ``VoiceBook.same_speaker`` names the earlier
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .catalog import KOKORO, Catalog, Gender, VoiceInfo
-from .kokoro import FEMALE_PACKS, KOKORO_LANGUAGES, MALE_PACK, Blend
+from .kokoro import FEMALE_PACKS, KOKORO_LANGUAGES, MALE_PACK, OWN_PACKS, Blend
 from .speakers import DIFFERENT_SPEAKERS_DB, speaker_distance
 
 Engine = Literal["piper", "espeak", "kokoro"]
@@ -151,24 +152,6 @@ NATURAL_OPTIONS: dict[Gender, list[Blend]] = {
 }
 """The Kokoro voices of each gender, most intelligible first (packs before blends)."""
 
-LANGUAGE_OPTIONS: dict[tuple[str, Gender], list[Blend]] = {
-    # The Japanese female packs read French badly (word error rate 0.3-0.8 through Whisper
-    # base); a third of the male pack in the blend brings it to 0-0.06 (three sentences) at
-    # about 180 Hz.
-    ("fr", "female"): [
-        Blend.mix(("jf_gongitsune", 0.65), (MALE_PACK, 0.35)),
-        Blend.mix(("jf_nezumi", 0.65), (MALE_PACK, 0.35)),
-        Blend.mix(("jf_gongitsune", 0.35), ("jf_nezumi", 0.35), (MALE_PACK, 0.3)),
-    ],
-    # jf_alpha slurs Portuguese (WER 0.38 on two sentences) and Italian (0.16 on three); the
-    # other packs read them at 0.03-0.05.
-    **{
-        (language, "female"): [b for b in _female_options() if "jf_alpha" not in b.recipe()]
-        for language in ("es", "it", "pt-br")
-    },
-}
-
-
 def _unit(key: str, salt: str) -> float:
     """A stable pseudo-random number in [0, 1] from a string (CRC32, not Python's salted hash)."""
     return (zlib.crc32(f"{salt}:{key}".encode()) % 10007) / 10006
@@ -201,8 +184,11 @@ def natural_plan(
     language = info.language
     if language not in KOKORO_LANGUAGES or language in missing:
         return None
-    options = LANGUAGE_OPTIONS.get((language, info.gender)) or NATURAL_OPTIONS[info.gender]
-    blend = options[slot % len(options)]
+    if info.model == KOKORO and info.voice in OWN_PACKS:
+        blend = Blend.pack(info.voice)
+    else:
+        options = NATURAL_OPTIONS[info.gender]
+        blend = options[slot % len(options)]
     tempo = _between(_TEMPO_RANGE, _unit(f"{info.model}/{info.voice}", "tempo"))
     return VoicePlan("kokoro", blend.recipe(), 1.0, tempo, blend, language)
 
@@ -422,8 +408,7 @@ def measure_options(
     engine = KokoroEngine(model_dir or default_model_dir(), threads=2, cores=2)
     shapes: dict[str, dict[str, float]] = {}
     envelopes: dict[str, list[float]] = {}
-    every = [*NATURAL_OPTIONS.values(), *LANGUAGE_OPTIONS.values()]
-    for blend in dict.fromkeys(b for group in every for b in group):
+    for blend in dict.fromkeys(b for group in NATURAL_OPTIONS.values() for b in group):
         recipe = blend.recipe()
         if known and recipe in known and known_envelopes and recipe in known_envelopes:
             shapes[recipe], envelopes[recipe] = known[recipe], known_envelopes[recipe]
