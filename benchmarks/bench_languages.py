@@ -5,8 +5,9 @@ voice on two cores), or ``--voices ff_siwis,ef_dora`` for some of them. Each voi
 sentence of ``testkit.sentences.UNSEEN`` for its language (20 or more: liaisons, elisions, accents,
 numbers, times, questions) through the offline engine's HTTP API; each answer is transcribed
 back with ``language`` given (the multilingual Whisper base the engine ships). Prints, per voice,
-the word error rate over all its sentences (target <= 15 %, issue 21) and the sentences heard
-worst, so a listener can tell the voice's slips from the recogniser's.
+the word error rate over all its sentences (character error rate for Mandarin; target <= 15 %,
+issue 21) and the sentences heard worst, so a listener can tell the voice's slips from the
+recogniser's. Hindi voices are not run: Whisper base writes Hindi speech in Urdu script.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from testkit.roundtrip import pooled_wer, round_trip
+from testkit.roundtrip import pooled_error_rate, round_trip
 from testkit.sentences import UNSEEN
 from venice_nb.local import LocalConfig, LocalServer
 from venice_nb.local.catalog import KOKORO_LANGUAGES
@@ -39,29 +40,30 @@ async def main(only: set[str]) -> int:
         async with aiohttp.ClientSession(headers=headers) as s:
             async with s.get(f"{server.base_url}/models?type=tts") as r:
                 models = {m["id"]: m["model_spec"]["voices"] for m in (await r.json())["data"]}
-            print(f"{'voice':12} {'language':8} {'sentences':>9} {'WER':>7}  target  rendering")
+            print(f"{'voice':12} {'language':8} {'sentences':>9} {'error':>7}  target  rendering")
             for voice in models["tts-kokoro"]:
                 catalog_language = KOKORO_LANGUAGES.get(voice[0], "")
                 if catalog_language not in UNSEEN or (only and voice not in only):
                     continue
                 code = catalog_language.split("-")[0]
+                given = "zh" if code == "cmn" else code  # the recogniser's ISO 639-1 code
                 started = time.monotonic()
                 results = [
-                    await round_trip(s, server.base_url, voice, text, code, language=code)
+                    await round_trip(s, server.base_url, voice, text, code, language=given)
                     for text in UNSEEN[catalog_language]
                 ]
-                wer = pooled_wer(results)
-                ok = wer <= TARGET
+                rate = pooled_error_rate(results)
+                ok = rate <= TARGET
                 failing += not ok
                 print(
-                    f"{voice:12} {catalog_language:8} {len(results):9} {wer:7.1%}  "
+                    f"{voice:12} {catalog_language:8} {len(results):9} {rate:7.1%}  "
                     f"{'ok' if ok else 'OVER':6}  {results[-1].plan}  "
                     f"({time.monotonic() - started:.0f} s)",
                     flush=True,
                 )
-                for r in sorted(results, key=lambda r: r.wer, reverse=True)[:3]:
-                    if r.wer > 0:
-                        print(f"    {r.wer:5.0%}  {r.text}\n           heard: {r.heard}")
+                for r in sorted(results, key=lambda r: r.error_rate, reverse=True)[:3]:
+                    if r.error_rate > 0:
+                        print(f"    {r.error_rate:5.0%}  {r.text}\n           heard: {r.heard}")
     return 1 if failing else 0
 
 

@@ -4,11 +4,12 @@ tests and ``benchmarks/bench_languages.py`` measure voices by (one copy, not one
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 
 import aiohttp
 
-from testkit.quality import word_error_rate, words
+from testkit.quality import character_error_rate, word_error_rate, words
 
 
 async def speak(
@@ -36,8 +37,18 @@ async def transcribe(s: aiohttp.ClientSession, base: str, mp3: bytes, **fields: 
         return str(body["text"])
 
 
+CHARACTER_SCORED = frozenset({"zh", "cmn"})
+"""Languages scored by character error rate (written without spaces between words)."""
+
+
+def _characters(text: str) -> int:
+    return len(re.sub(r"[^\w]", "", text))
+
+
 @dataclass(frozen=True)
 class Heard:
+    """One round trip: what ``voice`` was given, what came back, and the engine's plan label."""
+
     voice: str
     text: str
     heard: str
@@ -45,24 +56,31 @@ class Heard:
     language: str
 
     @property
-    def reference_words(self) -> int:
+    def reference_units(self) -> int:
+        """Words of the text (characters for Mandarin)."""
+        if self.language in CHARACTER_SCORED:
+            return _characters(self.text)
         return len(words(self.text, self.language))
 
     @property
-    def wer(self) -> float:
+    def error_rate(self) -> float:
+        """Word error rate (character error rate for Mandarin)."""
+        if self.language in CHARACTER_SCORED:
+            return character_error_rate(self.text, self.heard)
         return word_error_rate(self.text, self.heard, self.language)
 
 
 async def round_trip(
-    s: aiohttp.ClientSession, base: str, voice: str, text: str, language: str, **fields: str
+    s: aiohttp.ClientSession, base: str, voice: str, text: str, code: str, **fields: str
 ) -> Heard:
-    """``text`` spoken by ``voice`` and transcribed back (``language`` scores it; pass it in
-    ``fields`` too to tell the recogniser, or leave it out to have it detected)."""
+    """``text`` spoken by ``voice`` and transcribed back, scored as language ``code``; pass
+    ``language=code`` in ``fields`` to tell the recogniser, or leave it out to have it detected."""
     mp3, plan = await speak(s, base, voice, text)
-    return Heard(voice, text, await transcribe(s, base, mp3, **fields), plan, language)
+    return Heard(voice, text, await transcribe(s, base, mp3, **fields), plan, code)
 
 
-def pooled_wer(results: list[Heard]) -> float:
-    """Word error rate over several sentences: their errors over their reference words."""
-    total = sum(r.reference_words for r in results)
-    return sum(r.wer * r.reference_words for r in results) / max(1, total)
+def pooled_error_rate(results: list[Heard]) -> float:
+    """Error rate over several sentences: their errors over their reference words (or
+    characters)."""
+    total = sum(r.reference_units for r in results)
+    return sum(r.error_rate * r.reference_units for r in results) / max(1, total)

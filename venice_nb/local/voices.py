@@ -1,14 +1,15 @@
 """How each catalog voice is rendered offline: which local engine and voice, at which pitch.
 
 **Natural** (the default): every voice in a language Kokoro speaks (``kokoro.KOKORO_LANGUAGES``)
-gets a Kokoro voice of its gender: a pack or a blend of packs. Kokoro's Spanish, French, Italian
-and Portuguese voices speak with their own packs (``kokoro.OWN_PACKS``). Voices of one model,
-gender and language are numbered in id order and take the options of that gender in turn, so two of them
-differ in timbre (another pack or blend), not only in pitch; a per-voice tempo within ±5 %
-varies the delivery. With one male pack only three male options are measurably different
-speakers (``speakers.DIFFERENT_SPEAKERS_DB``); ``VoiceBook.same_speaker`` names the earlier
-voices of a group that a voice cannot be told from, and ``--list-voices`` prints them. Japanese voices without pyopenjtalk-plus, and Mandarin ones without
-misaki[zh], use espeak-ng as in fast mode.
+gets a Kokoro voice of its gender: a pack or a blend of packs. Kokoro's Spanish, French, Hindi,
+Italian, Portuguese and Mandarin voices speak with their own packs (``kokoro.OWN_PACKS``).
+Voices of one model, gender and language are numbered in id order and take the options of that
+gender in turn, so two of them differ in timbre (another pack or blend), not only in pitch; a
+per-voice tempo within ±5 % varies the delivery. With one male pack only three male options are
+measurably different speakers (``speakers.DIFFERENT_SPEAKERS_DB``); ``VoiceBook.same_speaker``
+names the earlier voices of a group that a voice cannot be told from, and ``--list-voices``
+prints them. Japanese voices without pyopenjtalk-plus, and Mandarin ones without misaki[zh], use
+espeak-ng as in fast mode.
 
 **Fast** (``VENICE_NB_FAST=1``, ``serve --fast``): the previous rendering, 6-11 times cheaper.
 English voices (Kokoro ``a``/``b`` voices and every other model's voices) go through the one
