@@ -73,6 +73,22 @@ def test_a_base_url_wins_and_a_key_alone_means_the_cloud(clean_env: pytest.Monke
     assert not backend.is_local and "sk-secret" not in repr(backend)
 
 
+async def test_the_offline_engines_client_waits_long_enough_for_a_long_segment(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    """A 4,096-character segment is minutes of CPU work on this machine: the embedded engine's
+    client allows LOCAL_TIMEOUT, not the cloud's 120 s (which cut long_text_narration on a busy
+    machine after three fresh starts); a given timeout still wins; the cloud keeps 120 s."""
+    async with new_client() as client:
+        assert client.timeout is not None and client.timeout.total == session.LOCAL_TIMEOUT
+    async with new_client(timeout=30) as client:
+        assert client.timeout is not None and client.timeout.total == 30
+    reset_backend()
+    clean_env.setenv("VENICE_API_KEY", "sk-secret-value-123")
+    async with new_client() as client:
+        assert client.timeout is not None and client.timeout.total == 120
+
+
 def test_with_nothing_installed_the_error_says_how_to_fix_it(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setattr(session, "_LOCAL_MODULES", ("venice_nb_no_such_engine_module",))
     with pytest.raises(BackendUnavailableError) as info:

@@ -113,11 +113,21 @@ def get_backend() -> Backend:
         return _backend
 
 
+LOCAL_TIMEOUT = 900.0
+"""Seconds a whole request to the embedded offline engine may take, where the cloud gets
+``core.client.DEFAULT_TIMEOUT`` (120). The engine speaks on this machine's CPU: a 4,096-character
+segment of ``stream_long_text`` is about 4.5 minutes of speech, which Kokoro made in 160 s on two
+idle cores and did not finish in 120 s on two busy ones, and each retry starts it over."""
+
+
 def new_client(**kwargs: Any) -> VeniceClient:
-    """A ``VeniceClient`` for the chosen backend; keyword arguments pass through (timeout, ...)."""
+    """A ``VeniceClient`` for the chosen backend; keyword arguments pass through (timeout, ...).
+    The offline engine's client waits ``LOCAL_TIMEOUT`` unless ``timeout`` is given."""
     from .core.client import VeniceClient
 
     backend = get_backend()
+    if backend.is_local:
+        kwargs.setdefault("timeout", LOCAL_TIMEOUT)
     return VeniceClient(api_key=backend.api_key, base_url=backend.base_url, **kwargs)
 
 
