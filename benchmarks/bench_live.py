@@ -11,6 +11,10 @@ synthesise the whole text in under two seconds), and prints, per run (``--runs N
   the server's time to its first audio byte (seen by the kernel's client): target <= 1.5x;
 - that first sound as a share of the total synthesis time (cell run to the last chunk in the
   page): target < 20 %.
+
+Under each run, where the time to the first sound went (one clock, from running the cell): the
+request sent by the kernel, the server's first audio byte, that chunk forwarded to the frontend,
+the chunk in the page, the first sample audible.
 """
 
 from __future__ import annotations
@@ -80,6 +84,13 @@ def main() -> int:
                     print(
                         f"{n:>3}  {run.first_audible_ms:8.0f} ms  {run.server_first_byte_ms:12.0f} ms"
                         f"  {ratio:12.2f}x  {run.synthesis_end_ms:6.0f} ms  {100 * share:10.1f} %"
+                    )
+                    print(
+                        f"     request sent {run.request_sent_ms:.0f} ms, first byte "
+                        f"{run.first_byte_ms:.0f}, forwarded +"
+                        f"{run.first_forwarded_ms - run.first_byte_ms:.0f}, in page +"
+                        f"{run.first_chunk_in_page_ms - run.first_forwarded_ms:.0f}, audible +"
+                        f"{run.first_audible_ms - run.first_chunk_in_page_ms:.0f}"
                     )
                 browser.close()
         finally:

@@ -1,7 +1,9 @@
 """Measure live playback in a real frontend: run a %%venice_speak cell in JupyterLab or
 Notebook 7 and read, from the page, when the cell was run, when the first sample was audible and
-when synthesis ended; and, from the kernel, the server's time to its first audio byte. Shared by
-tests/browser/test_browser_live.py and benchmarks/bench_live.py."""
+when synthesis ended; and, from the kernel, the server's time to its first audio byte, with the
+steps between (request sent, first chunk forwarded, first chunk in the page) on one clock (the
+kernel and the browser run on the same machine). Shared by tests/browser/test_browser_live.py and
+benchmarks/bench_live.py."""
 
 from __future__ import annotations
 
@@ -46,6 +48,10 @@ class LiveRun:
     synthesis_end_ms: float
     server_first_byte_ms: float
     chunks_before_end: int
+    request_sent_ms: float = 0.0
+    first_byte_ms: float = 0.0
+    first_forwarded_ms: float = 0.0
+    first_chunk_in_page_ms: float = 0.0
 
     @property
     def first_sound_vs_server(self) -> float:
@@ -61,7 +67,9 @@ def notebook_cells(text: str = TEXT) -> list[str]:
         "%load_ext venice_nb",
         "%%venice_speak --no-stream\nA short warm up.",
         f"%%venice_speak --no-cache --var s\n{text}",
-        "t = s.timing\nprint('TIMING', 1000 * (t.first_byte - t.started))",
+        "t = s.timing\nprint('TIMING', 1000 * (t.first_byte - t.started))\n"
+        "import time as _t\n_o = _t.time() - _t.monotonic()\n"
+        "print('EPOCH', *(1000 * (v + _o) for v in (t.started, t.first_byte, t.first_forwarded)))",
     ]
 
 
@@ -113,4 +121,11 @@ def run_live(page: Any, server: JupyterServer, frontend: str, name: str) -> Live
     page.wait_for_selector("text=/TIMING \\d/", timeout=60_000)
     printed = cells.nth(3).locator(".jp-OutputArea-output").inner_text()
     server_first_byte = float(re.search(r"TIMING ([\d.]+)", printed).group(1))
-    return LiveRun(first - run_at, end - run_at, server_first_byte, chunks)
+    origin = page.evaluate("performance.timeOrigin") + run_at  # the run, in epoch ms
+    sent, byte, forwarded = (
+        float(v) - origin for v in re.search(r"EPOCH (.+)", printed).group(1).split()
+    )
+    in_page = next(e["t"] for e in events if e["event"] == "chunk") - run_at
+    return LiveRun(
+        first - run_at, end - run_at, server_first_byte, chunks, sent, byte, forwarded, in_page
+    )

@@ -5,13 +5,21 @@ cached speech) %%venice_speak behaves as before."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
+from typing import Any, ClassVar
 
+import comm
 import pytest
+from aiohttp import web
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
+from testkit.loopback import API_PREFIX, LoopbackServer
 from testkit.quality import word_error_rate
+from venice_nb import session
+from venice_nb.notebook import live, runner
 from venice_nb.notebook.display import VNB_MIME, WIDGET_MIME
 from venice_nb.notebook.live import LiveSpeech
 from venice_nb.notebook.speech import Speech
@@ -93,3 +101,85 @@ def test_a_notebook_run_by_nbclient_speaks_as_before(tmp_path: Path) -> None:
     outputs = nb.cells[1].outputs
     assert [o.output_type for o in outputs] == ["execute_result"]
     assert VNB_MIME in outputs[0].data and WIDGET_MIME not in outputs[0].data
+
+
+class _HeldStream(LoopbackServer):
+    """A speech server that streams one sentence of pcm, then holds the rest back until the
+    kernel has forwarded that sentence to the frontend (or ``hold`` seconds have passed)."""
+
+    def __init__(self, forwarded: threading.Event, hold: float) -> None:
+        super().__init__()
+        self.forwarded = forwarded
+        self.hold = hold
+        self.forwarded_while_held: bool | None = None
+
+    def build_app(self) -> web.Application:
+        async def speech(request: web.Request) -> web.StreamResponse:
+            await request.read()
+            response = web.StreamResponse(headers={"Content-Type": "audio/pcm"})
+            response.enable_chunked_encoding()
+            await response.prepare(request)
+            await response.write(b"\x00\x01" * 24_000)  # one second at 24 kHz
+            self.forwarded_while_held = await asyncio.to_thread(self.forwarded.wait, self.hold)
+            await response.write(b"\x00\x02" * 24_000)
+            await response.write_eof()
+            return response
+
+        app = web.Application()
+        app.router.add_post(f"{API_PREFIX}/audio/speech", speech)
+        return app
+
+
+class _RecordingComm(comm.base_comm.BaseComm):
+    """The kernel side of a widget's comm, keeping what would go to the frontend: the ``comm``
+    package's own seam (``comm.create_comm``), which ipykernel fills the same way."""
+
+    sent: ClassVar[list[tuple[dict[str, Any], int]]] = []
+    first_pcm: ClassVar[threading.Event] = threading.Event()
+
+    def publish_msg(
+        self,
+        msg_type: str,
+        data: Any = None,
+        metadata: Any = None,
+        buffers: Any = None,
+        **keys: Any,
+    ) -> None:
+        content = (data or {}).get("content") if msg_type == "comm_msg" else None
+        if isinstance(content, dict) and content.get("type") == "pcm":
+            type(self).sent.append((content, sum(len(b) for b in buffers or [])))
+            type(self).first_pcm.set()
+
+
+def test_the_first_chunk_is_forwarded_as_it_arrives_not_at_the_next_poll(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The waiting cell sends a chunk to the frontend when it arrives: with the fallback poll
+    made longer than the server holds the rest back, the first sentence still reaches the
+    frontend while the server waits (polling alone would send it only after the stream)."""
+    _RecordingComm.sent, _RecordingComm.first_pcm = [], threading.Event()
+    monkeypatch.setattr(comm, "create_comm", lambda *a, **kw: _RecordingComm(*a, **kw))
+    monkeypatch.setattr(live, "FORWARD_SECONDS", 60.0)
+    server = _HeldStream(_RecordingComm.first_pcm, hold=20.0)
+    with server.in_thread() as base_url:
+        monkeypatch.setenv("VENICE_BASE_URL", base_url)
+        monkeypatch.setenv("VENICE_API_KEY", "test-key")
+        monkeypatch.setenv("VENICE_NB_CACHE_DIR", str(tmp_path / "cache"))
+        monkeypatch.setattr(session, "_backend", None)
+        sh = InteractiveShell.instance()
+        sh.run_line_magic("load_ext", "venice_nb")
+        try:
+            sh.run_line_magic("config", "VeniceMagics.widgets = 'always'")
+            with capture_output():
+                sh.run_cell_magic(
+                    "venice_speak", "--model tts-kokoro --voice af_heart --no-cache --var s", TEXT
+                )
+            speech = sh.user_ns.pop("s")
+        finally:
+            sh.config.pop("VeniceMagics", None)
+            sh.run_line_magic("unload_ext", "venice_nb")
+            runner.shutdown()
+    assert isinstance(speech, LiveSpeech)
+    assert server.forwarded_while_held is True
+    assert _RecordingComm.sent[0] == ({"type": "pcm", "seq": 0}, 48_000)
+    assert sum(size for _, size in _RecordingComm.sent) == 96_000

@@ -260,10 +260,10 @@ LIVE_SETUP = """async () => {
   el.className = 'widget-host';
   document.body.appendChild(el);
   live.render({ model, el });
-  // One second of a quiet 440 Hz tone as 16-bit pcm, the way Python sends a chunk.
-  window.liveChunk = () => {
-    const view = new DataView(new ArrayBuffer(48000));
-    for (let i = 0; i < 24000; i += 1)
+  // A quiet 440 Hz tone as 16-bit pcm (one second unless told), the way Python sends a chunk.
+  window.liveChunk = (samples = 24000) => {
+    const view = new DataView(new ArrayBuffer(2 * samples));
+    for (let i = 0; i < samples; i += 1)
       view.setInt16(2 * i, Math.round(3000 * Math.sin((2 * Math.PI * 440 * i) / 24000)), true);
     model.receive({ type: 'pcm', seq: 0 }, [view]);
   };
@@ -303,6 +303,44 @@ def test_live_player_plays_chunks_as_they_arrive_and_pauses_and_seeks_over_them(
     handed = page.evaluate("window.liveStream().release()")
     assert handed["playing"] is True and 1.6 < handed["position"] <= 2.0
     assert page.evaluate("globalThis.__vnbLive.has('probe')") is False
+
+
+def test_live_player_gathers_a_tiny_first_chunk_before_playing_then_plays_it_gaplessly(
+    page: Any,
+) -> None:
+    """A first network read of a few milliseconds of audio does not start playback alone (it
+    would run dry before the next chunk: a click and a gap); playback starts when a fifth of a
+    second has arrived, from the first sample, as one buffer."""
+    page.evaluate(LIVE_SETUP)
+    # In one task, so that the gathering's timer cannot fire in between.
+    seen = page.evaluate(
+        """() => {
+          const s = window.liveStream();
+          const root = document.querySelector('.widget-host .vnb-live-player');
+          window.liveChunk(480);  // 20 ms of audio
+          const tiny = { playing: s.playing, scheduled: s.scheduled, state: root.dataset.state };
+          window.liveChunk();  // the rest of the sentence
+          return { tiny, playing: s.playing, scheduled: s.scheduled, from: s.startPos };
+        }"""
+    )
+    assert seen["tiny"] == {"playing": False, "scheduled": 0, "state": "waiting"}
+    assert seen["playing"] is True
+    assert seen["scheduled"] == 1 and seen["from"] == 0  # one buffer, from the first sample
+
+
+def test_live_player_starts_a_trickle_that_stays_small_after_a_short_wait(page: Any) -> None:
+    """Chunks that stay tiny still play: the gathering waits a moment, not for a fifth of a
+    second of audio that may come only much later."""
+    page.evaluate(LIVE_SETUP)
+    root = ".widget-host .vnb-live-player"
+    state = page.evaluate(
+        f"() => {{ window.liveChunk(480); return document.querySelector('{root}').dataset.state; }}"
+    )
+    assert state == "waiting"  # gathering
+    page.wait_for_function(
+        f"document.querySelector('{root}').dataset.state === 'playing'", timeout=10_000
+    )
+    assert page.get_attribute(root, "data-scheduled") == "1"
 
 
 def test_an_hour_long_transcript_widget_plays_its_file_draws_fast_and_follows_smoothly(

@@ -5,11 +5,19 @@
 // the view is replaced: the durable player that replaces it (player.js) finds the stream in
 // `globalThis.__vnbLive` by its id and takes over at the same position.
 //
+// Playback starts as soon as START_SECONDS of audio have arrived (a sentence of speech is more), or
+// START_WAIT_MS after the first chunk, or at the end: Python forwards each chunk the moment it
+// arrives, and a first network read can hold a few milliseconds of audio, which played alone
+// would run dry before the next chunk and be heard as a click and a gap. Later chunks are
+// scheduled back to back, sample-exact; a chunk that comes too late continues after a short lead.
+//
 // Pause, play and seeking work over what has arrived. The view's root carries data-received,
 // data-scheduled (chunks), data-first-audible (performance.now() of the first audible sample)
 // and data-state (waiting, playing, paused, ended) for tests and benchmarks.
 
 const LEAD = 0.01; // seconds between scheduling and the first sample
+const START_SECONDS = 0.2; // audio that must have arrived before playback starts...
+const START_WAIT_MS = 150; // ...unless this long has passed since the first chunk
 const registry = (globalThis.__vnbLive = globalThis.__vnbLive || new Map());
 // What happened when (performance.now()), for tests and benchmarks: {id, event, t}, where event
 // is "chunk", "first-audible" (when the first sample reaches the speakers), "end" or "release".
@@ -37,6 +45,7 @@ class LiveStream {
     this.startPos = 0;
     this.startTime = 0;
     this.scheduledUntil = 0;
+    this.startTimer = 0;
     this.listeners = new Set();
   }
 
@@ -64,8 +73,24 @@ class LiveStream {
     this.received += 1;
     log(this.id, "chunk");
     if (this.playing) this.schedule();
-    else if (!this.userPaused && this.scheduled === 0) this.play(this.pausedAt);
+    else this.startWhenReady();
     this.notify();
+  }
+
+  /** Start the first playback once enough has arrived (or waited for, or the stream ended). */
+  startWhenReady() {
+    if (this.playing || this.userPaused || this.scheduled > 0 || this.total === 0) return;
+    if (this.ended || this.total >= START_SECONDS * this.rate) {
+      clearTimeout(this.startTimer);
+      this.startTimer = 0;
+      this.play(this.pausedAt);
+    } else if (!this.startTimer) {
+      this.startTimer = setTimeout(() => {
+        this.startTimer = 0;
+        if (!this.playing && !this.userPaused && this.scheduled === 0 && this.total > 0)
+          this.play(this.pausedAt);
+      }, START_WAIT_MS);
+    }
   }
 
   /** Samples [from, to) of what has arrived, as one Float32Array. */
@@ -131,6 +156,8 @@ class LiveStream {
 
   play(fromSamples) {
     const ctx = this.context();
+    clearTimeout(this.startTimer);
+    this.startTimer = 0;
     this.silence();
     const from = Math.max(0, Math.min(this.total, Math.round(fromSamples)));
     if (from >= this.total && this.ended) return;
@@ -147,6 +174,8 @@ class LiveStream {
     this.pausedAt = Math.round(this.position() * this.rate);
     this.playing = false;
     this.userPaused = true;
+    clearTimeout(this.startTimer);
+    this.startTimer = 0;
     this.silence();
     this.notify();
   }
@@ -162,6 +191,8 @@ class LiveStream {
   release() {
     const state = { position: this.position(), playing: this.playing && this.position() < this.total / this.rate };
     this.playing = false;
+    clearTimeout(this.startTimer);
+    this.startTimer = 0;
     this.silence();
     if (this.ctx) this.ctx.close().catch(() => {});
     this.ctx = null;
@@ -173,8 +204,8 @@ class LiveStream {
 
   state() {
     if (this.playing) return this.position() >= this.total / this.rate && this.ended ? "ended" : "playing";
-    if (this.userPaused) return "paused";
-    return this.total ? "paused" : "waiting";
+    if (this.userPaused || this.scheduled > 0) return "paused";
+    return "waiting"; // nothing yet, or the first chunks are gathering
   }
 }
 
@@ -201,6 +232,7 @@ function initialize({ model }) {
     else if (msg.type === "end") {
       stream.ended = true;
       log(stream.id, "end");
+      stream.startWhenReady();
       stream.notify();
     } else if (msg.type === "abort") {
       stream.release();

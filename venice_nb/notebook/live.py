@@ -2,11 +2,11 @@
 
 The speech is requested as 24 kHz s16le ``pcm`` (streamed sentence by sentence; long text through
 ``stream_long_text``) on the background loop. While the cell waits, its poll hook (the kernel's
-own thread) forwards every chunk that has arrived to :class:`LivePlayer` as a binary custom
-message; ``live.js`` schedules it with WebAudio at once, so the first sentence plays while the
-rest is synthesised, and pausing and seeking work over what has arrived. When synthesis ends the
-output is replaced (display handle) by the durable compact player of the whole audio, which takes
-over playback where the live player was. Without a live frontend (``widgets="never"``, a plain
+own thread, woken by each arrival) forwards every chunk that has arrived to :class:`LivePlayer`
+as a binary custom message; ``live.js`` schedules it with WebAudio at once, so the first sentence
+plays while the rest is synthesised, and pausing and seeking work over what has arrived. When
+synthesis ends the output is replaced (display handle) by the durable compact player of the whole
+audio, which takes over playback where the live player was. Without a live frontend (``widgets="never"``, a plain
 script, nbconvert, Voila), without PyAV, or for a model that does not stream, :mod:`.api` speaks
 as before.
 """
@@ -14,6 +14,7 @@ as before.
 from __future__ import annotations
 
 import queue
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -41,8 +42,9 @@ _HERE = Path(__file__).resolve().parent
 STREAMING_MODELS = frozenset({"tts-kokoro", "tts-xai-v1"})
 """Models whose streamed answers arrive progressively (the offline engine's voices are served as
 these); the cloud buffers the others, so streaming them would gain nothing."""
-FORWARD_SECONDS = 0.02
-"""How often the waiting cell forwards the chunks that have arrived."""
+FORWARD_SECONDS = 0.25
+"""How often the waiting cell looks for chunks it was not woken for (a chunk's arrival wakes it
+at once, so the first sound waits for no polling interval)."""
 
 
 class LivePlayer(anywidget.AnyWidget):
@@ -122,7 +124,8 @@ class _Forwarder:
         self._seq = 0
 
     def drain(self) -> None:
-        """Send what has arrived (whole samples only); called every 50 ms by the waiting cell."""
+        """Send what has arrived (whole samples only); called by the waiting cell as soon as a
+        chunk arrives."""
         parts = [self._carry]
         while True:
             try:
@@ -185,10 +188,13 @@ def speak_live(request: SpeechRequest) -> tuple[AudioResponse, LivePlayer, str, 
     timing = LiveTiming(started=time.monotonic())
     chunks: queue.SimpleQueue[bytes] = queue.SimpleQueue()
 
+    arrived = threading.Event()
+
     def put(chunk: bytes) -> None:
         if timing.first_byte is None:
             timing.first_byte = time.monotonic()
         chunks.put(chunk)
+        arrived.set()  # the waiting cell forwards it now
 
     # The request goes first; the widget is made and shown while the server synthesises.
     concurrency = max(1, conf.long_text_concurrency)
@@ -203,7 +209,9 @@ def speak_live(request: SpeechRequest) -> tuple[AudioResponse, LivePlayer, str, 
     display(bundle, raw=True, display_id=display_id)
     forwarder = _Forwarder(widget, timing, chunks)
     try:
-        pcm = runner.get_runner().wait(future, poll=forwarder.drain, interval=FORWARD_SECONDS)
+        pcm = runner.get_runner().wait(
+            future, poll=forwarder.drain, interval=FORWARD_SECONDS, wake=arrived
+        )
     except BaseException:
         widget.send({"type": "abort"})
         raise

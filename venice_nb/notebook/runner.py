@@ -97,22 +97,34 @@ class Runner:
         *,
         poll: Callable[[], None] | None = None,
         interval: float = POLL_SECONDS,
+        wake: threading.Event | None = None,
     ) -> T:
         """Wait for a :meth:`submit` future as :meth:`run` does (``poll``, Ctrl-C cancels), for
-        work started before the cell had something else to do (showing a widget)."""
+        work started before the cell had something else to do (showing a widget). Setting
+        ``wake`` (from any thread) calls ``poll`` at once instead of at the next ``interval``:
+        live audio is forwarded the moment a chunk arrives."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        if wake is not None:
+            future.add_done_callback(lambda _: wake.set())
         try:
             while True:
-                try:
-                    return future.result(timeout=interval)
-                except concurrent.futures.TimeoutError:
-                    if poll is not None:
-                        poll()
-                    if deadline is not None and time.monotonic() > deadline:
-                        future.cancel()
-                        raise TimeoutError(
-                            f"The request did not finish within {timeout:g} s; it was cancelled."
-                        ) from None
+                if wake is not None:
+                    wake.wait(interval)
+                    wake.clear()  # before poll: what arrives during it sets wake again
+                    if future.done():
+                        return future.result()
+                else:
+                    try:
+                        return future.result(timeout=interval)
+                    except concurrent.futures.TimeoutError:
+                        pass
+                if poll is not None:
+                    poll()
+                if deadline is not None and time.monotonic() > deadline:
+                    future.cancel()
+                    raise TimeoutError(
+                        f"The request did not finish within {timeout:g} s; it was cancelled."
+                    ) from None
         except KeyboardInterrupt:
             future.cancel()
             concurrent.futures.wait([future], timeout=CANCEL_GRACE_SECONDS)
