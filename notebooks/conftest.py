@@ -2,10 +2,11 @@
 its outputs compared with the saved ones by :mod:`nbcheck` (structure and text exact, numbers
 within a tolerance), so the check holds on any machine.
 
-Each notebook runs twice: as ``notebooks/rebuild.py`` ran it when its outputs were saved, and with
-the offline engine configured differently (two workers of one thread per model, Whisper in float32
-instead of int8). Other CPUs move the engine's numbers in the same way, so passing both is the
-evidence that the saved notebooks hold on a machine that is not this one.
+Each notebook runs as ``notebooks/rebuild.py`` ran it when its outputs were saved, and three of
+them (``BOTH_VARIANTS``) run again with the offline engine configured differently (two workers of
+one thread per model, Whisper in float32 instead of int8). Other CPUs move the engine's numbers
+in the same way, so passing both is the evidence that the saved notebooks hold on a machine that
+is not this one.
 
 Every run has its own kernel spec (this interpreter, ``JUPYTER_PREFER_ENV_PATH=0``, so a
 virtualenv's or the user's ``python3`` spec cannot win), no ``VENICE_API_KEY`` or
@@ -57,14 +58,19 @@ VARIANTS = {
     },
 }
 _CLEARED = ("VENICE_API_KEY", "VENICE_BASE_URL", *VARIANTS["one-thread-float32"])
-AS_SAVED_ONLY = {
-    # Four and a half minutes of Kokoro speech (a chapter over the 4096-character limit) take
-    # about 160 s of two cores, and CI has 25 minutes. The other variant changes nothing this
-    # notebook shows that the other notebooks' second runs do not already cover: the same voices,
-    # the same Whisper, the same segment joins (tested in tests/test_segments.py and tests/test_core_audio.py).
-    "long_text_narration",
+BOTH_VARIANTS = {
+    # The second variant (one thread per model, float32 Whisper) stands in for another machine's
+    # numbers: it proves nbcheck's tolerances hold where word times, durations and sizes move.
+    # These three show every kind of number the others do (word times and segments, speech
+    # durations and sizes, a transcript table, a clone's pitch) for about 100 s of two cores; the
+    # other five (long_recordings, long_text_narration, async_core, dialogue, voice_explorer)
+    # would add about 3 minutes of Kokoro and Whisper (5 on a busy machine) to a CI run that has
+    # 25 in all.
+    "quickstart",
+    "transcripts",
+    "voice_cloning",
 }
-"""Notebooks run in the ``as-saved`` variant only, and why."""
+"""Notebooks run in both variants; the others run as saved only."""
 
 RUN_TIMEOUT = 600
 """Seconds a notebook run (and nbclient's each cell) may take: the longest, long_text_narration,
@@ -102,7 +108,7 @@ def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Col
 class NotebookFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         for variant in VARIANTS:
-            if variant != "as-saved" and self.path.stem in AS_SAVED_ONLY:
+            if variant != "as-saved" and self.path.stem not in BOTH_VARIANTS:
                 continue
             yield NotebookRun.from_parent(self, name=variant, variant=variant)
 

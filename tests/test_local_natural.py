@@ -1,7 +1,9 @@
 """The natural voices of the offline engine (Kokoro packs and blends): every catalog voice gets
 a neural voice of its gender and language, voices of one group differ in timbre, female voices
 sound female and male ones male (median pitch), nobody clips, the round trip through Whisper
-stays intelligible in English and in Spanish, French, Italian and Portuguese; clones take the
+stays intelligible in English and Mandarin (Spanish, French, Italian and Portuguese on unseen
+sentences: test_local_languages.py); the es, fr, hi, it, pt-br and cmn voices speak with their
+own packs, kokoro-js's bytes; clones take the
 nearest voice; model files are assembled from package parts, checked, and say which package
 to reinstall when broken."""
 
@@ -21,7 +23,7 @@ pytest.importorskip("kokoro_onnx")
 
 import aiohttp
 
-from testkit.quality import MANDARIN, ROMANCE, character_error_rate, wav_bytes, word_error_rate
+from testkit.quality import MANDARIN, character_error_rate, wav_bytes, word_error_rate
 from venice_nb.local import LocalConfig, LocalServer
 from venice_nb.local.assets import ModelFile, ModelFilesError, Part, assemble
 from venice_nb.local.audio import ASR_RATE, LIMIT_CEILING, estimate_f0, resample
@@ -205,20 +207,6 @@ async def test_english_round_trip_stays_under_eight_percent(
     assert label.startswith("kokoro:")
     heard = await _transcribe(server, samples, "en")
     assert word_error_rate(ENGLISH, heard) <= 0.08, (label, heard)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    "voice", ["ef_dora", "em_alex", "ff_siwis", "if_sara", "im_nicola", "pf_dora", "pm_alex"]
-)
-async def test_romance_voices_round_trip_through_the_multilingual_model(
-    server: LocalServer, voice: str
-) -> None:
-    code = {"e": "es", "f": "fr", "i": "it", "p": "pt"}[voice[0]]
-    samples, label = await _speak(server, voice, ROMANCE[code])
-    assert label.startswith("kokoro:")
-    heard = await _transcribe(server, samples, None)  # the language is detected
-    assert word_error_rate(ROMANCE[code], heard, code) <= 0.15, (label, heard)
 
 
 @pytest.mark.slow
