@@ -35,7 +35,7 @@ from venice_nb.local.kokoro import (
     Blend,
     concurrent_runs,
 )
-from venice_nb.local.voices import NATURAL_OPTIONS, VoiceBook, option_shapes
+from venice_nb.local.voices import NATURAL_OPTIONS, OWN_PACK_BLENDS, VoiceBook, option_shapes
 
 pytestmark = [pytest.mark.local]
 
@@ -95,7 +95,8 @@ def test_every_catalog_voice_gets_a_kokoro_voice_of_its_gender_and_language() ->
             assert plan.engine == "kokoro", (model, voice)
             assert plan.language == info.language
             if model == "tts-kokoro" and voice in OWN_PACKS:
-                assert plan.blend == Blend.pack(voice), (voice, plan.local_voice)
+                own = OWN_PACK_BLENDS.get(voice, Blend.pack(voice))
+                assert plan.blend == own, (voice, plan.local_voice)
             else:
                 assert plan.blend in NATURAL_OPTIONS[info.gender], (model, voice, plan.local_voice)
     assert engines["kokoro"] >= 190, engines
