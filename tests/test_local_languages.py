@@ -5,9 +5,9 @@ transcription model) knows 25 European languages and no Japanese, yet Whisper ba
 English stand-in voices built on Japanese Kokoro packs as Japanese ("ライトアウスキーパー..." for
 af_heart). Every English Kokoro voice, with no ``language``, must come back as English.
 
-The Spanish, French, Italian and Portuguese voices must be understood on unseen sentences
-(``testkit.sentences.UNSEEN``; issue 21 measured ff_siwis at 37.5 % there): at most 15 % word
-error rate per language, with the language detected, not given.
+The Spanish, French, Italian, Portuguese and Mandarin voices must be understood on unseen
+sentences (``testkit.sentences.UNSEEN``; issue 21 measured ff_siwis at 37.5 % there): at most
+15 % word error rate (characters for Mandarin) per language, with the language detected.
 """
 
 from __future__ import annotations
@@ -98,42 +98,48 @@ def test_every_english_kokoro_voice_is_heard_as_english_with_no_language_given(
     assert not garbled, garbled
 
 
-ROMANCE_LANGUAGES = {"e": "es", "f": "fr", "i": "it", "p": "pt-br"}
+OTHER_LANGUAGES = {"e": "es", "f": "fr", "i": "it", "p": "pt-br", "z": "cmn"}
+"""Kokoro voice id letter -> language, for the languages with an unseen set (no Hindi set: Whisper
+base writes Hindi in Urdu script; Japanese has no set)."""
 
 
 @pytest.mark.slow
-def test_spanish_french_italian_and_portuguese_voices_are_understood_on_unseen_sentences(
+def test_spanish_french_italian_portuguese_and_mandarin_voices_are_understood_on_unseen_sentences(
     server: LocalServer,
 ) -> None:
     """Every other sentence of each language's unseen set (10 or 11; the benchmark speaks them
-    all), dealt out in turn to the language's voices; the language is detected. Through the
-    Japanese packs French read 41.8 % and Italian 23.1 % on these sets; a voice's own pack
-    reads 4-13 % (``python benchmarks/bench_languages.py``)."""
+    all), dealt out in turn to the language's voices; the language is detected (Mandarin through
+    a model that knows it: Parakeet v3, the default, knows European languages only). Through
+    the Japanese packs French read 41.8 %, Italian 23.1 % and Mandarin about 27 % (characters)
+    on these sets; with the voices' own packs 2-13 % (``python benchmarks/bench_languages.py``)."""
 
     async def run() -> list[Heard]:
         async with aiohttp.ClientSession(headers=AUTH) as s:
             async with s.get(f"{server.base_url}/models?type=tts") as r:
                 models = {m["id"]: m["model_spec"]["voices"] for m in (await r.json())["data"]}
-            voices = [v for v in models["tts-kokoro"] if v[0] in ROMANCE_LANGUAGES]
-            assert len(voices) == 9, voices
+            voices = [v for v in models["tts-kokoro"] if v[0] in OTHER_LANGUAGES]
+            assert len(voices) == 17, voices
             out = []
-            for language in ROMANCE_LANGUAGES.values():
-                speakers = [v for v in voices if ROMANCE_LANGUAGES[v[0]] == language]
+            for language in OTHER_LANGUAGES.values():
+                speakers = [v for v in voices if OTHER_LANGUAGES[v[0]] == language]
+                fields = {"model": "openai/whisper-large-v3"} if language == "cmn" else {}
                 for i, text in enumerate(UNSEEN[language][::2]):
                     voice = speakers[i % len(speakers)]
                     code = language.split("-")[0]
-                    out.append(await round_trip(s, server.base_url, voice, text, code))
+                    out.append(await round_trip(s, server.base_url, voice, text, code, **fields))
         return out
 
     results = asyncio.run(run())
-    assert all(r.plan.startswith(f"kokoro:{r.voice};") for r in results), {
+    assert all(r.plan.startswith(f"kokoro:{r.voice}") for r in results), {
         r.voice: r.plan for r in results
-    }  # each speaks with its own pack
+    }  # each speaks with its own pack (zf_xiaoni blended with two others)
     by_language = {
-        language: [r for r in results if ROMANCE_LANGUAGES[r.voice[0]] == language]
-        for language in ROMANCE_LANGUAGES.values()
+        language: [r for r in results if OTHER_LANGUAGES[r.voice[0]] == language]
+        for language in OTHER_LANGUAGES.values()
     }
-    rates = {language: round(pooled_error_rate(heard), 3) for language, heard in by_language.items()}
+    rates = {
+        language: round(pooled_error_rate(heard), 3) for language, heard in by_language.items()
+    }
     worst = sorted(results, key=lambda r: r.error_rate, reverse=True)[:4]
     assert all(rate <= 0.15 for rate in rates.values()), (
         rates,

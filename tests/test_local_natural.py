@@ -1,7 +1,7 @@
 """The natural voices of the offline engine (Kokoro packs and blends): every catalog voice gets
 a neural voice of its gender and language, voices of one group differ in timbre, female voices
 sound female and male ones male (median pitch), nobody clips, the round trip through Whisper
-stays intelligible in English and Mandarin (Spanish, French, Italian and Portuguese on unseen
+stays intelligible in English (Spanish, French, Italian, Portuguese and Mandarin on unseen
 sentences: test_local_languages.py); the es, fr, hi, it, pt-br and cmn voices speak with their
 own packs, kokoro-js's bytes; clones take the
 nearest voice; model files are assembled from package parts, checked, and say which package
@@ -23,7 +23,7 @@ pytest.importorskip("kokoro_onnx")
 
 import aiohttp
 
-from testkit.quality import MANDARIN, character_error_rate, wav_bytes, word_error_rate
+from testkit.quality import wav_bytes, word_error_rate
 from venice_nb.local import LocalConfig, LocalServer
 from venice_nb.local.assets import ModelFile, ModelFilesError, Part, assemble
 from venice_nb.local.audio import ASR_RATE, LIMIT_CEILING, estimate_f0, resample
@@ -208,19 +208,6 @@ async def test_english_round_trip_stays_under_eight_percent(
     assert label.startswith("kokoro:")
     heard = await _transcribe(server, samples, "en")
     assert word_error_rate(ENGLISH, heard) <= 0.08, (label, heard)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("voice", ["zf_xiaobei", "zm_yunjian"])
-async def test_mandarin_voices_speak_through_kokoro_and_are_understood(
-    server: LocalServer, voice: str
-) -> None:
-    """Mandarin is read by misaki (Kokoro's own phonemes). espeak-ng's Mandarin was heard as
-    Thai (character error rate above 1); through Kokoro, Whisper base hears Chinese."""
-    samples, label = await _speak(server, voice, MANDARIN)
-    assert label.startswith("kokoro:"), label
-    heard = await _transcribe(server, samples, None)  # the language is detected
-    assert character_error_rate(MANDARIN, heard) <= 0.35, (label, heard)
 
 
 @pytest.mark.slow
