@@ -5,9 +5,9 @@ voice on two cores), or ``--voices ff_siwis,ef_dora`` for some of them. Each voi
 sentence of ``testkit.sentences.UNSEEN`` for its language (20 or more: liaisons, elisions, accents,
 numbers, times, questions) through the offline engine's HTTP API; each answer is transcribed
 back with ``language`` given (the multilingual Whisper base the engine ships). Prints, per voice,
-the word error rate over all its sentences (character error rate for Mandarin; target <= 15 %,
-issue 21) and the sentences heard worst, so a listener can tell the voice's slips from the
-recogniser's. Hindi voices are not run: Whisper base writes Hindi speech in Urdu script.
+the word error rate over all its sentences (character error rate for Mandarin and Japanese;
+target <= 15 %, issue 21) and the sentences heard worst, so a listener can tell the voice's slips
+from the recogniser's. Hindi voices are not run: Whisper base writes Hindi speech in Urdu script.
 """
 
 from __future__ import annotations

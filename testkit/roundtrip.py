@@ -37,7 +37,7 @@ async def transcribe(s: aiohttp.ClientSession, base: str, mp3: bytes, **fields: 
         return str(body["text"])
 
 
-CHARACTER_SCORED = frozenset({"zh", "cmn"})
+CHARACTER_SCORED = frozenset({"zh", "cmn", "ja"})
 """Languages scored by character error rate (written without spaces between words)."""
 
 
@@ -57,14 +57,14 @@ class Heard:
 
     @property
     def reference_units(self) -> int:
-        """Words of the text (characters for Mandarin)."""
+        """Words of the text (characters for Mandarin and Japanese)."""
         if self.language in CHARACTER_SCORED:
             return _characters(self.text)
         return len(words(self.text, self.language))
 
     @property
     def error_rate(self) -> float:
-        """Word error rate (character error rate for Mandarin)."""
+        """Word error rate (character error rate for Mandarin and Japanese)."""
         if self.language in CHARACTER_SCORED:
             return character_error_rate(self.text, self.heard)
         return word_error_rate(self.text, self.heard, self.language)
