@@ -50,6 +50,9 @@ __all__ = [
     "worker_pacer",
 ]
 
+GATHER_SECONDS = 5.0
+"""How long the driver waits to read a part that said it was done (a lost result waits for
+its rerun instead)."""
 POLL_SECONDS = 0.25
 """How often the driver asks the limiter for progress (and checks that it is alive)."""
 LOOK_SECONDS = 0.1
@@ -526,7 +529,13 @@ def run_on_cluster(
         outcomes: list[Any] = []
         while pending:
             for future in [f for f in pending if f.done()]:
-                done, _ = future.result()
+                try:
+                    done, _ = future.result(timeout=GATHER_SECONDS)
+                except TimeoutError:
+                    # Finished, then lost with its worker before we read it: the scheduler
+                    # runs it again (the client still wants it); gather it on a later pass,
+                    # polling the limiter meanwhile (a wait here hung a run for good in CI).
+                    continue
                 outcomes.extend(done)
                 limiter.finished.update({r.index: r.status for r in done})
                 pending.discard(future)
