@@ -77,12 +77,16 @@ class LiveStream {
     this.notify();
   }
 
+  /** Forget a pending delayed start (playback began, was paused or released). */
+  cancelStart() {
+    clearTimeout(this.startTimer);
+    this.startTimer = 0;
+  }
+
   /** Start the first playback once enough has arrived (or waited for, or the stream ended). */
   startWhenReady() {
     if (this.playing || this.userPaused || this.scheduled > 0 || this.total === 0) return;
     if (this.ended || this.total >= START_SECONDS * this.rate) {
-      clearTimeout(this.startTimer);
-      this.startTimer = 0;
       this.play(this.pausedAt);
     } else if (!this.startTimer) {
       this.startTimer = setTimeout(() => {
@@ -156,8 +160,7 @@ class LiveStream {
 
   play(fromSamples) {
     const ctx = this.context();
-    clearTimeout(this.startTimer);
-    this.startTimer = 0;
+    this.cancelStart();
     this.silence();
     const from = Math.max(0, Math.min(this.total, Math.round(fromSamples)));
     if (from >= this.total && this.ended) return;
@@ -174,8 +177,7 @@ class LiveStream {
     this.pausedAt = Math.round(this.position() * this.rate);
     this.playing = false;
     this.userPaused = true;
-    clearTimeout(this.startTimer);
-    this.startTimer = 0;
+    this.cancelStart();
     this.silence();
     this.notify();
   }
@@ -191,8 +193,7 @@ class LiveStream {
   release() {
     const state = { position: this.position(), playing: this.playing && this.position() < this.total / this.rate };
     this.playing = false;
-    clearTimeout(this.startTimer);
-    this.startTimer = 0;
+    this.cancelStart();
     this.silence();
     if (this.ctx) this.ctx.close().catch(() => {});
     this.ctx = null;
